@@ -1,0 +1,276 @@
+package changelog
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// certExts are the certificate file extensions, compared case-insensitively.
+var certExts = []string{".cer", ".crt", ".der", ".pem"}
+
+// aikName matches the stem of a Microsoft AIK CA file name:
+// [REGION-]VENDOR-{KEYID|NAMEID}-ID[_SUFFIX], any case (region EUS/NCU/WUS so far, suffix
+// _2 or _new so far). The id and the suffix are matched loosely so that a wrong length, a
+// stray letter or a mistyped suffix ("-_new") can be reported rather than missed.
+var aikName = regexp.MustCompile(`^(?i)(?:[a-z]{2,4}-)?[a-z]{2,6}-(?:keyid|nameid)-([0-9a-z]+)([-_][-_0-9a-z]*)?$`)
+
+// aikSuffix is the expected form of an AIK CA name suffix: one underscore and a word.
+var aikSuffix = regexp.MustCompile(`^_[0-9A-Za-z]+$`)
+
+// aikIDLen is the number of hex digits in an AIK CA key id or name id (a SHA-1).
+const aikIDLen = 40
+
+// Matches reports whether item names the file fileBase (a member's file name; any directory
+// part, with / or \, is ignored). The comparison ignores letter case, and an extension
+// missing on either side: "ntc-keyid-61d1...ca15" matches "ntc-keyid-61d1...ca15.cer". When
+// both carry a certificate extension the extensions must agree (.cer and .crt are different
+// files). Only the item's Name is compared, not RenamedTo.
+func Matches(item Item, fileBase string) bool {
+	base := strings.TrimSpace(fileBase)
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
+		base = base[i+1:]
+	}
+	name := item.Name
+	if name == "" {
+		name = item.Stem
+	}
+	if name == "" || base == "" {
+		return false
+	}
+	if strings.EqualFold(name, base) {
+		return true
+	}
+	nStem, nExt := splitCertExt(name)
+	bStem, bExt := splitCertExt(base)
+	if !strings.EqualFold(nStem, bStem) {
+		return false
+	}
+	return nExt == "" || bExt == "" || strings.EqualFold(nExt, bExt)
+}
+
+// IsAIKName reports whether name (with or without extension) has the form of a Microsoft AIK
+// CA file name, e.g. "EUS-IFX-KEYID-<40 hex>_2.cer" or "ntc-nameid-<40 hex>".
+func IsAIKName(name string) bool {
+	stem, _ := splitCertExt(name)
+	return aikName.MatchString(stem)
+}
+
+// splitCertExt splits a certificate extension (any case) off name.
+func splitCertExt(name string) (stem, ext string) {
+	ext = path.Ext(name)
+	for _, e := range certExts {
+		if strings.EqualFold(ext, e) {
+			return name[:len(name)-len(ext)], ext
+		}
+	}
+	return name, ""
+}
+
+// aikNote returns an anomaly note for an AIK-style stem whose id is not 40 hex digits or
+// whose suffix is malformed; "" if there is nothing to say.
+func aikNote(stem string) string {
+	m := aikName.FindStringSubmatch(stem)
+	if m == nil {
+		return ""
+	}
+	var notes []string
+	id, suffix := m[1], m[2]
+	hex := true
+	for i := 0; i < len(id); i++ {
+		hex = hex && isHex(id[i])
+	}
+	switch {
+	case !hex:
+		notes = append(notes, fmt.Sprintf("key id %q is not hexadecimal", id))
+	case len(id) != aikIDLen:
+		notes = append(notes, fmt.Sprintf("key id has %d hex digits, expected %d", len(id), aikIDLen))
+	}
+	if suffix != "" && !aikSuffix.MatchString(suffix) {
+		notes = append(notes, fmt.Sprintf("unusual suffix %q after the key id (expected e.g. _2 or _new)", suffix))
+	}
+	return strings.Join(notes, "; ")
+}
+
+func isHex(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }
+
+// sentenceWords occur in sentences but not in certificate file names: a name part that
+// contains one ("Please note foo.cer") is prose, not a file name.
+var sentenceWords = map[string]bool{
+	"the": true, "following": true, "and": true, "of": true, "with": true, "from": true,
+	"was": true, "were": true, "is": true, "are": true, "has": true, "have": true,
+	"been": true, "this": true, "these": true, "that": true, "which": true, "for": true,
+	"please": true, "note": true, "instead": true, "previously": true, "used": true,
+}
+
+// headerWords are further words that mark a line without a file name as a header, not an
+// item ("AIK certs", "new intermediates").
+var headerWords = map[string]bool{
+	"cert": true, "certs": true, "certificate": true, "certificates": true, "cas": true,
+	"intermediates": true, "roots": true, "new": true, "all": true, "on": true, "in": true,
+	"to": true, "a": true, "an": true, "by": true, "as": true, "devices": true,
+}
+
+// words splits s into runs of ASCII letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return !(r < 0x80 && (isLetter(byte(r)) || isDigit(byte(r))))
+	})
+}
+
+// hasWord reports whether s contains, as a whole word in any case, a word of one of sets.
+func hasWord(s string, sets ...map[string]bool) bool {
+	for _, w := range words(s) {
+		lw := strings.ToLower(w)
+		for _, set := range sets {
+			if set[lw] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// findCertExt returns the end of the first certificate extension in s that ends a word
+// (followed by the end, a space, or one of , ; ) ] " '). It returns -1 if there is none.
+// "X.crt-C-v01_00-EN.crt" ends at the second ".crt".
+func findCertExt(s string) int {
+	for i := 0; i+4 <= len(s); i++ {
+		if s[i] != '.' {
+			continue
+		}
+		for _, e := range certExts {
+			if !strings.EqualFold(s[i:i+4], e) {
+				continue
+			}
+			end := i + 4
+			if end == len(s) || strings.IndexByte(" \t,;)]\"'", s[end]) >= 0 {
+				return end
+			}
+		}
+	}
+	return -1
+}
+
+// isBlankish reports whether r is white space for the purpose of splitting words.
+func isBlankish(c byte) bool { return c == ' ' || c == '\t' }
+
+// stripBullet removes a leading list bullet ("- ", "* ", "• ").
+func stripBullet(s string) string {
+	for _, b := range []string{"- ", "* ", "• ", "-\t", "*\t"} {
+		if strings.HasPrefix(s, b) {
+			return strings.TrimSpace(s[len(b):])
+		}
+	}
+	return s
+}
+
+// nameKind says how a line was recognised as a file name.
+type nameKind int
+
+const (
+	notName   nameKind = iota
+	byExt              // carries a certificate extension
+	byAIK              // has the AIK CA name form
+	bareToken          // a single word without spaces; the caller decides
+)
+
+// splitName finds a file name at the start of s. It returns the name, the text after it,
+// and how it was recognised.
+func splitName(s string) (name, rest string, how nameKind) {
+	if end := findCertExt(s); end > 0 {
+		n := s[:end]
+		if !strings.ContainsAny(n, ":<>|?*") && !(strings.ContainsAny(n, " \t") && hasWord(n, sentenceWords)) {
+			return n, strings.TrimSpace(s[end:]), byExt
+		}
+	}
+	tok := s
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		tok = s[:i]
+	}
+	tok = strings.TrimRight(tok, ",;")
+	if aikName.MatchString(tok) {
+		return tok, strings.TrimSpace(s[len(tok):]), byAIK
+	}
+	if tok == s && !strings.ContainsAny(tok, ":<>|?*\"") {
+		return tok, "", bareToken
+	}
+	return "", s, notName
+}
+
+// fileLike reports whether a single token without extension looks like a certificate file
+// stem rather than a word: it has a digit, - _ . ( or an upper-case letter after a lower-case one
+// (EkRootCA).
+func fileLike(tok string) bool {
+	if strings.ContainsAny(tok, "0123456789-_.(") {
+		return true
+	}
+	for i := 1; i < len(tok); i++ {
+		if 'A' <= tok[i] && tok[i] <= 'Z' && 'a' <= tok[i-1] && tok[i-1] <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// renameArrow returns the text after a rename marker at the start of s ("to X", "-> X",
+// "--> X", "=> X", "→ X"), or false.
+func renameArrow(s string) (string, bool) {
+	for _, m := range []string{"-->", "->", "=>", "→"} {
+		if strings.HasPrefix(s, m) {
+			return strings.TrimSpace(s[len(m):]), true
+		}
+	}
+	if len(s) > 3 && strings.EqualFold(s[:2], "to") && isBlankish(s[2]) {
+		return strings.TrimSpace(s[3:]), true
+	}
+	return "", false
+}
+
+// isRenameSeparator reports whether line is the "to" of the multi-line rename form.
+func isRenameSeparator(line string) bool {
+	s := strings.TrimRight(line, ":")
+	switch strings.ToLower(s) {
+	case "to", "->", "-->", "=>", "→", "renamed to", "became", "becomes":
+		return true
+	}
+	return false
+}
+
+// makeItem builds an Item from a file name found at line n. raw is the trimmed line, rest
+// the text after the name. A rest of the form "to NAME" ("-> NAME", ...) with NAME a file
+// name sets RenamedTo; any other rest is kept as Comment.
+func makeItem(raw, name, rest string, n int) Item {
+	stem, _ := splitCertExt(name)
+	it := Item{Raw: raw, Name: name, Stem: stem, Line: n}
+	if rest != "" {
+		if target, ok := renameArrow(rest); ok {
+			tn, trest, how := splitName(target)
+			if how == byExt || how == byAIK || how == bareToken && fileLike(tn) {
+				it.RenamedTo, it.RenamedToLine = tn, n
+				rest = trest
+				if note := aikNote(stemOf(tn)); note != "" {
+					it.Note = joinNote(it.Note, "new name: "+note)
+				}
+			}
+		}
+		it.Comment = rest
+	}
+	if note := aikNote(stem); note != "" {
+		it.Note = joinNote(note, it.Note)
+	}
+	return it
+}
+
+func stemOf(name string) string { s, _ := splitCertExt(name); return s }
+
+func joinNote(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
