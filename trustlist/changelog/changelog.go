@@ -36,13 +36,13 @@ type Changelog struct {
 	LastUpdatedRaw string `json:"last_updated_raw"`
 	// LastUpdatedLine is the 1-based line of that date, 0 if missing.
 	LastUpdatedLine int `json:"last_updated_line,omitempty"`
-	// Entries are the dated entries in file order (newest first in a well-formed file).
-	Entries []Entry `json:"entries"`
 	// Preamble holds lines before the first dated entry other than the "last updated" lines;
 	// empty for the real files.
 	Preamble []Text `json:"preamble,omitempty"`
 	// Lines is the number of lines in the input.
 	Lines int `json:"lines"`
+	// Entries are the dated entries in file order (newest first in a well-formed file).
+	Entries []Entry `json:"entries"`
 }
 
 // Entry is one dated block of the changelog.
@@ -53,10 +53,10 @@ type Entry struct {
 	DateRaw string `json:"date_raw"`
 	// Line is the 1-based line of the date.
 	Line int `json:"line"`
-	// Sections are the entry's sections in file order.
-	Sections []Section `json:"sections"`
 	// Note describes an anomaly of the entry, e.g. a date out of the file's newest-first order.
 	Note string `json:"note,omitempty"`
+	// Sections are the entry's sections in file order.
+	Sections []Section `json:"sections"`
 }
 
 // Section is a header and the items listed under it.
@@ -71,10 +71,10 @@ type Section struct {
 	// Vendor lists the TPM vendors the header names, as written, comma-separated
 	// ("AMD", "ifx", "AMD, Infineon"); empty if it names none.
 	Vendor string `json:"vendor,omitempty"`
-	// Items are the certificates listed under the header, in file order.
-	Items []Item `json:"items"`
 	// Line is the 1-based line of the header (of the first item if Header is empty).
 	Line int `json:"line"`
+	// Items are the certificates listed under the header, in file order.
+	Items []Item `json:"items"`
 }
 
 // Item is one certificate named under a section header.
