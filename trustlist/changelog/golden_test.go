@@ -18,11 +18,13 @@ const novGolden = "testdata/version-2024-11-21.golden.json"
 func goldenJSON(tb testing.TB, c *Changelog) []byte {
 	tb.Helper()
 	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
+		var b bytes.Buffer
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false) // keep "&" readable
+		if err := e.Encode(v); err != nil {
 			tb.Fatal(err)
 		}
-		return string(b)
+		return strings.TrimSuffix(b.String(), "\n")
 	}
 	// A JSON string cannot hold an unescaped quote, so `"entries":[]` etc. occur only as keys.
 	open := func(v any, key string) string {
@@ -114,4 +116,3 @@ func equalJSON(tb testing.TB, a, b any) bool {
 	}
 	return bytes.Equal(ja, jb)
 }
-
