@@ -1,8 +1,14 @@
 package authenticode
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 
 	"github.com/smallstep/pkcs7"
 )
@@ -95,4 +101,77 @@ func keepX509Certificates(der []byte) ([]byte, error) {
 		return nil, err
 	}
 	return asn1.Marshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: append(oid, content...)})
+}
+
+// checkSignerSignature verifies the only SignerInfo of p7, signed by cert: its messageDigest
+// attribute must be the digest of the content and its signature must verify over the signed
+// attributes.
+//
+// This is pkcs7's VerifyWithChainAtTime(nil, ...) without one check: pkcs7 rejects a signature
+// whose signingTime attribute lies outside the signer certificate's validity, before it even
+// checks the signature. In Authenticode signingTime is the signer's own unverified claim that
+// Windows and osslsigncode ignore; validity is judged at the timestamp's time instead.
+func checkSignerSignature(p7 *pkcs7.PKCS7, cert *x509.Certificate) error {
+	si := p7.Signers[0]
+	h, _, ok := hashByOID(si.DigestAlgorithm.Algorithm)
+	if !ok {
+		return errUnsupported{fmt.Sprintf("digest algorithm %s", si.DigestAlgorithm.Algorithm)}
+	}
+	mdRaw, ok := signedAttribute(p7, pkcs7.OIDAttributeMessageDigest)
+	if !ok {
+		return errors.New("no signed messageDigest attribute")
+	}
+	var md []byte
+	if _, err := asn1.Unmarshal(mdRaw, &md); err != nil {
+		return fmt.Errorf("decoding the messageDigest attribute: %w", err)
+	}
+	if !bytes.Equal(md, hashOf(h, p7.Content)) {
+		return errors.New("the messageDigest attribute does not match the signed content")
+	}
+	// The signature covers the DER SET OF the signed attributes. Like pkcs7, re-encode the
+	// parsed attributes (encoding/asn1 sorts SET OF as DER requires).
+	type attr struct {
+		Type  asn1.ObjectIdentifier
+		Value asn1.RawValue
+	}
+	attrs := make([]attr, len(si.AuthenticatedAttributes))
+	for i, a := range si.AuthenticatedAttributes {
+		attrs[i] = attr{a.Type, a.Value}
+	}
+	seq, err := asn1.Marshal(struct {
+		A []attr `asn1:"set"`
+	}{attrs})
+	if err != nil {
+		return fmt.Errorf("encoding the signed attributes: %w", err)
+	}
+	var set asn1.RawValue
+	if _, err := asn1.Unmarshal(seq, &set); err != nil {
+		return fmt.Errorf("encoding the signed attributes: %w", err)
+	}
+	return checkSignature(cert, h, set.Bytes, si.EncryptedDigest)
+}
+
+// errUnsupported marks an algorithm this package does not verify.
+type errUnsupported struct{ what string }
+
+func (e errUnsupported) Error() string { return "unsupported " + e.what }
+
+// checkSignature verifies sig over signed with cert's key (RSA PKCS #1 v1.5 or ECDSA) and h.
+func checkSignature(cert *x509.Certificate, h crypto.Hash, signed, sig []byte) error {
+	var algs map[crypto.Hash]x509.SignatureAlgorithm
+	switch cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		algs = map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA1: x509.SHA1WithRSA,
+			crypto.SHA256: x509.SHA256WithRSA, crypto.SHA384: x509.SHA384WithRSA, crypto.SHA512: x509.SHA512WithRSA}
+	case *ecdsa.PublicKey:
+		algs = map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA1: x509.ECDSAWithSHA1,
+			crypto.SHA256: x509.ECDSAWithSHA256, crypto.SHA384: x509.ECDSAWithSHA384, crypto.SHA512: x509.ECDSAWithSHA512}
+	default:
+		return errUnsupported{fmt.Sprintf("signer key type %T", cert.PublicKey)}
+	}
+	alg, ok := algs[h]
+	if !ok {
+		return errUnsupported{fmt.Sprintf("digest %v", h)}
+	}
+	return cert.CheckSignature(alg, signed, sig)
 }

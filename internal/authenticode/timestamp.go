@@ -3,11 +3,10 @@ package authenticode
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -135,8 +134,8 @@ func verifyRFC3161(tokenDER, signature []byte, outerCerts []*x509.Certificate) (
 	if !ok || err != nil || !ct.Equal(oidTSTInfo) {
 		return nil, badTimestamp("the timestamp token's signed content type is not TSTInfo (%s)", ct)
 	}
-	if err := tok.VerifyWithChainAtTime(nil, time.Time{}); err != nil {
-		return nil, badTimestamp("verifying the signature of timestamp authority %q: %v", tsa.Subject.CommonName, err)
+	if err := checkSignerSignature(tok, tsa); err != nil {
+		return nil, timestampSigError(tsa, err)
 	}
 	if err := checkSigningCertificate(tok, tsa); err != nil {
 		return nil, badTimestamp("timestamp token of %q: %v", tsa.Subject.CommonName, err)
@@ -213,6 +212,14 @@ func parseGeneralizedTime(v asn1.RawValue) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("parsing %q: %w", s, err)
 	}
 	return t.UTC(), nil
+}
+
+func timestampSigError(tsa *x509.Certificate, err error) *tsError {
+	var unsup errUnsupported
+	if errors.As(err, &unsup) {
+		return &tsError{reason: ReasonUnsupported, detail: fmt.Sprintf("timestamp of %q: %v", tsa.Subject.CommonName, err)}
+	}
+	return badTimestamp("verifying the signature of timestamp authority %q: %v", tsa.Subject.CommonName, err)
 }
 
 func hashOf(h crypto.Hash, b []byte) []byte {
@@ -301,20 +308,8 @@ func verifyCounterSignature(der, signature []byte, certs []*x509.Certificate) (*
 	// encoding with its tag replaced by SET.
 	signed := append([]byte(nil), si.AuthAttrs.FullBytes...)
 	signed[0] = 0x31
-	var alg x509.SignatureAlgorithm
-	switch tsa.PublicKey.(type) {
-	case *rsa.PublicKey:
-		alg = map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA1: x509.SHA1WithRSA, crypto.SHA256: x509.SHA256WithRSA,
-			crypto.SHA384: x509.SHA384WithRSA, crypto.SHA512: x509.SHA512WithRSA}[h]
-	case *ecdsa.PublicKey:
-		alg = map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA1: x509.ECDSAWithSHA1, crypto.SHA256: x509.ECDSAWithSHA256,
-			crypto.SHA384: x509.ECDSAWithSHA384, crypto.SHA512: x509.ECDSAWithSHA512}[h]
-	default:
-		return nil, &tsError{reason: ReasonUnsupported,
-			detail: fmt.Sprintf("countersigner key type %T is not supported", tsa.PublicKey)}
-	}
-	if err := tsa.CheckSignature(alg, signed, si.Signature); err != nil {
-		return nil, badTimestamp("verifying the countersignature of %q: %v", tsa.Subject.CommonName, err)
+	if err := checkSignature(tsa, h, signed, si.Signature); err != nil {
+		return nil, timestampSigError(tsa, err)
 	}
 	return &timestamp{time: sigTime.UTC(), cert: tsa, intermediates: certs, kind: "Authenticode"}, nil
 }

@@ -135,13 +135,12 @@ func verifyCab(data []byte, roots Roots, now time.Time) Result {
 			name, res.ComputedDigest, res.Digest)
 	}
 
-	// Signature over the signed attributes, and their messageDigest over the content. A nil
-	// trust store makes pkcs7 skip chain building, which is done below with the right key
-	// usage and time.
-	if err := p7.VerifyWithChainAtTime(nil, time.Time{}); err != nil {
-		var insecure x509.InsecureAlgorithmError
-		if errors.As(err, &insecure) {
-			return fail(ReasonUnsupported, "signature algorithm not accepted: %v", err)
+	// The signature over the signed attributes, and their messageDigest over the content. The
+	// chain is built below, with the right key usage and time.
+	if err := checkSignerSignature(p7, signer); err != nil {
+		var unsup errUnsupported
+		if errors.As(err, &unsup) {
+			return fail(ReasonUnsupported, "signature of %q: %v", res.Signer, err)
 		}
 		return fail(ReasonBadSignature, "verifying the PKCS#7 signature of %q: %v", res.Signer, err)
 	}
