@@ -5,12 +5,15 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 )
 
 // errNotCertificate marks data that is neither PEM with a CERTIFICATE block nor DER.
@@ -30,9 +33,17 @@ func ParseCertificate(data []byte) (*x509.Certificate, string, error) {
 	return c, enc, nil
 }
 
+var (
+	pemBegin = []byte("-----BEGIN CERTIFICATE-----")
+	pemEnd   = []byte("-----END CERTIFICATE-----")
+)
+
 // certificateDER returns the DER bytes of the first certificate in data and its encoding.
 func certificateDER(data []byte) ([]byte, string, error) {
 	if i := bytes.Index(data, []byte("-----BEGIN")); i >= 0 {
+		if der, ok := fastPEM(data[i:]); ok {
+			return der, "PEM", nil
+		}
 		rest := data[i:]
 		for {
 			var blk *pem.Block
@@ -51,16 +62,65 @@ func certificateDER(data []byte) ([]byte, string, error) {
 	return nil, "", errNotCertificate
 }
 
+// fastPEM decodes a plain CERTIFICATE block (no headers) at the start of data without
+// encoding/pem's general machinery, which dominates indexing time on the real trust list.
+// It reports false for anything else, and the caller falls back to encoding/pem.
+func fastPEM(data []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(data, pemBegin) {
+		return nil, false
+	}
+	body := data[len(pemBegin):]
+	end := bytes.Index(body, pemEnd)
+	if end < 0 {
+		return nil, false
+	}
+	body = body[:end]
+	if bytes.IndexByte(body, ':') >= 0 { // RFC 1421 headers
+		return nil, false
+	}
+	der := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
+	src := body // base64 skips \r and \n itself
+	if bytes.ContainsAny(body, " \t") {
+		src = bytes.Map(dropSpace, body)
+	}
+	n, err := base64.StdEncoding.Decode(der, src)
+	if err != nil {
+		return nil, false
+	}
+	return der[:n], true
+}
+
+func dropSpace(r rune) rune {
+	switch r {
+	case ' ', '\t', '\r', '\n':
+		return -1
+	}
+	return r
+}
+
+// nameCache remembers the string form of DER names: the 1,822 AIK CAs share one issuer, and
+// pkix.Name.String is a large part of indexing time.
+type nameCache struct{ m sync.Map }
+
+func (nc *nameCache) name(raw []byte, n *pkix.Name) string {
+	if v, ok := nc.m.Load(string(raw)); ok {
+		return v.(string)
+	}
+	s := n.String()
+	nc.m.Store(string(raw), s)
+	return s
+}
+
 // certInfo describes c for the index.
-func certInfo(c *x509.Certificate, enc string) *CertInfo {
+func certInfo(c *x509.Certificate, enc string, names *nameCache) *CertInfo {
 	nameID := sha1.Sum(c.RawSubject)
 	issuerID := sha1.Sum(c.RawIssuer)
 	fp := sha256.Sum256(c.Raw)
 	return &CertInfo{
 		Encoding:           enc,
-		Subject:            c.Subject.String(),
+		Subject:            names.name(c.RawSubject, &c.Subject),
 		SubjectCN:          c.Subject.CommonName,
-		Issuer:             c.Issuer.String(),
+		Issuer:             names.name(c.RawIssuer, &c.Issuer),
 		Serial:             c.SerialNumber.Text(16),
 		NotBefore:          c.NotBefore.UTC(),
 		NotAfter:           c.NotAfter.UTC(),

@@ -81,6 +81,7 @@ func Index(files []File) (*Snapshot, error) {
 // indexMembers fills out[i] from files[i], parsing certificates on every core.
 func indexMembers(files []File, out []Member) {
 	workers := min(runtime.GOMAXPROCS(0), 8)
+	names := &nameCache{}
 	var wg sync.WaitGroup
 	next := make(chan int, len(files))
 	for i := range files {
@@ -90,14 +91,14 @@ func indexMembers(files []File, out []Member) {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				out[i] = indexMember(files[i])
+				out[i] = indexMember(files[i], names)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-func indexMember(f File) Member {
+func indexMember(f File, names *nameCache) Member {
 	sum := sha256.Sum256(f.Data)
 	m := Member{Path: f.Path, Size: int64(len(f.Data)), SHA256: hex.EncodeToString(sum[:]), Kind: KindOther}
 	m.VendorFolder, m.Role = folderRole(f.Path)
@@ -107,7 +108,7 @@ func indexMember(f File) Member {
 	if c, enc, err := ParseCertificate(f.Data); err != nil {
 		m.ParseError = err.Error()
 	} else {
-		m.Cert = certInfo(c, enc)
+		m.Cert = certInfo(c, enc, names)
 	}
 	switch {
 	case strings.EqualFold(m.VendorFolder, "Microsoft") && m.Role == RoleIntermediate:

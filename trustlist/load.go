@@ -154,14 +154,34 @@ func ReadFiles(ctx context.Context, data []byte, name string, opts Options) ([]F
 	if int64(len(data)) > opts.maxSize() {
 		return nil, "", fmt.Errorf("%d bytes is over the %d-byte limit for a trust list", len(data), opts.maxSize())
 	}
-	if isCab(data) {
-		files, err := ReadCab(ctx, data, opts.limits())
-		return files, "cab", err
+	format, err := Sniff(ctx, data, name)
+	if err != nil {
+		return nil, "", err
 	}
-	if looksLikeHTML(data) {
-		return nil, "", fmt.Errorf("%w: got an HTML page (%s), not a cab: a captive portal, proxy or error page?", ErrNotTrustList, htmlTitle(data))
+	if format == "cab" {
+		files, err := ReadCab(ctx, data, opts.limits())
+		return files, format, err
 	}
 	return extractArchive(ctx, data, name, opts)
+}
+
+// Sniff names the format of a release held in memory ("cab", "zip", "tar.gz", ...) without
+// extracting it, or says why it is not a trust list at all (an HTML page, unknown bytes).
+func Sniff(ctx context.Context, data []byte, name string) (string, error) {
+	if isCab(data) {
+		return "cab", nil
+	}
+	if looksLikeHTML(data) {
+		return "", fmt.Errorf("%w: got an HTML page (%s), not a cab: a captive portal, proxy or error page?", ErrNotTrustList, htmlTitle(data))
+	}
+	format, _, err := archives.Identify(ctx, path.Base(name), bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: neither a cab nor an archive format this tool reads (first bytes %q)", ErrNotTrustList, head(data, 16))
+	}
+	if _, ok := format.(archives.Extractor); !ok {
+		return "", fmt.Errorf("%w: %s is a compressed file, not an archive of the trust-list tree", ErrNotTrustList, format.Extension())
+	}
+	return strings.TrimPrefix(format.Extension(), "."), nil
 }
 
 func isCab(data []byte) bool { return bytes.HasPrefix(data, []byte("MSCF")) }
@@ -203,14 +223,11 @@ func signatureOf(r authenticode.Result) Signature {
 func extractArchive(ctx context.Context, data []byte, name string, opts Options) ([]File, string, error) {
 	format, stream, err := archives.Identify(ctx, path.Base(name), bytes.NewReader(data))
 	if err != nil {
-		if errors.Is(err, archives.NoMatch) {
-			return nil, "", fmt.Errorf("%w: neither a cab nor an archive format this tool reads (first bytes %q)", ErrNotTrustList, head(data, 16))
-		}
 		return nil, "", fmt.Errorf("identifying archive: %w", err)
 	}
 	ex, ok := format.(archives.Extractor)
-	if !ok {
-		return nil, "", fmt.Errorf("%w: %s is a compressed file, not an archive of the trust-list tree", ErrNotTrustList, format.Extension())
+	if !ok { // Sniff refused these already
+		return nil, "", fmt.Errorf("%w: %s is not an archive", ErrNotTrustList, format.Extension())
 	}
 	var files []File
 	var total int64

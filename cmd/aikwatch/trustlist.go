@@ -16,6 +16,7 @@ import (
 func (c *cli) registerTrustlist(actions map[string]func(context.Context) error) {
 	tl := c.app.Command("trustlist", "Read, verify, index and diff TrustedTpm.cab releases. SOURCE is a .cab, a .zip/.tar.gz mirror, a directory or an https:// URL.")
 	opts := c.trustlistFlags(tl)
+	tl.Action(func(*kingpin.ParseContext) error { oneShot(); return nil })
 
 	show := tl.Command("show", "Show a release: signature, counts, AIK hosts by vendor, EK CAs, anomalies.")
 	showOut := outputFlag(show)
@@ -75,6 +76,9 @@ func (c *cli) registerTrustlist(actions map[string]func(context.Context) error) 
 		}
 		data, err := trustlist.ReadSource(ctx, *verifySrc, o)
 		if err != nil {
+			return exitCode(2, err)
+		}
+		if _, err := trustlist.Sniff(ctx, data, *verifySrc); err != nil {
 			return exitCode(2, err)
 		}
 		sig := trustlist.VerifySignature(data, o)
