@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCLI(stdout, stderr)
 	actions := map[string]func(context.Context) error{}
 	c.registerTrustlist(actions)
+	c.registerProbe(actions)
+	c.registerEk(actions)
+	c.registerSimulate(actions)
 	cmd, err := c.app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "aikwatch: %v (try --help)\n", err)
