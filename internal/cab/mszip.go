@@ -2,7 +2,7 @@ package cab
 
 import (
 	"bytes"
-	"compress/flate"
+	flate "github.com/klauspost/compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
