@@ -131,6 +131,15 @@ func TestErr(t *testing.T) {
 	}
 }
 
+func TestFuzzSeeds(t *testing.T) {
+	for _, name := range []string{"small-rfc3161.cab", "small-legacy-timestamp.cab"} {
+		res := VerifyCab(readCab(t, filepath.Join("testdata", name)), DefaultRoots())
+		if res.Status != StatusInvalid || res.Reason != ReasonUntrustedChain || res.Timestamp.IsZero() {
+			t.Errorf("%s: got %s/%s (%s), want invalid/untrusted_chain with a timestamp", name, res.Status, res.Reason, res.Detail)
+		}
+	}
+}
+
 func TestNotACabinet(t *testing.T) {
 	for _, in := range [][]byte{nil, []byte("MSCF"), []byte("PK\x03\x04 definitely not a cabinet, but long enough for a header")} {
 		res := VerifyCab(in, DefaultRoots())
@@ -215,6 +224,9 @@ func TestLoadRoots(t *testing.T) {
 func FuzzVerifyCab(f *testing.F) {
 	for _, c := range realCabs {
 		f.Add(readCab(f, c.path))
+	}
+	for _, name := range []string{"small-rfc3161.cab", "small-legacy-timestamp.cab"} {
+		f.Add(readCab(f, filepath.Join("testdata", name)))
 	}
 	f.Add([]byte("MSCF"))
 	roots := DefaultRoots()
