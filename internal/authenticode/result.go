@@ -1,14 +1,3 @@
-// Package authenticode verifies the Authenticode signature of Microsoft Cabinet files.
-//
-// It answers one question about a cabinet such as Microsoft's TrustedTpm.cab: was it signed by a
-// code-signing certificate that chains to a trusted root, and is it unchanged since? VerifyCab
-// recomputes the cabinet's Authenticode digest, checks the PKCS#7 signature, the RFC 3161 (or
-// legacy Authenticode) timestamp, and the certificate chains, and reports the outcome as a
-// Result: valid, unsigned, or invalid with a machine-readable Reason.
-//
-// Certificate validity is evaluated at the timestamp's time when the signature carries a
-// trustworthy timestamp (Microsoft's signing certificates live about a year, far shorter than
-// the files they sign), and at the current time otherwise. Revocation is not checked.
 package authenticode
 
 import (
@@ -36,10 +25,12 @@ const (
 // Its values are stable and suitable as metric labels.
 type Reason string
 
-// The reasons VerifyCab reports. When several problems are present, the one listed first in
-// the order of checks wins: malformed_cabinet, truncated, malformed_signature, unsupported,
-// digest_mismatch, bad_signature, bad_timestamp (a broken timestamp token), untrusted_chain /
-// expired (the code-signing chain), bad_timestamp (an untrusted timestamp authority).
+// The reasons VerifyCab reports. When several problems are present, the first check that fails
+// decides; the checks run in this order: the cabinet header and signature record
+// (malformed_cabinet, truncated, unsupported, malformed_signature), the signature's structure
+// (malformed_signature, unsupported), the cabinet digest (digest_mismatch), the PKCS#7
+// signature (bad_signature), the timestamp token itself (bad_timestamp), the code-signing chain
+// (untrusted_chain, expired), and last the timestamp authority's chain (bad_timestamp).
 const (
 	// ReasonNone is the reason of valid and unsigned results.
 	ReasonNone Reason = ""
@@ -112,9 +103,9 @@ func (r Result) Err() error {
 // Error is the error form of a result that is not valid. Use errors.Is with ErrUnsigned or
 // ErrInvalid to test the status, and errors.As to read the reason.
 type Error struct {
-	Status Status
-	Reason Reason
-	Detail string
+	Status Status // unsigned or invalid
+	Reason Reason // empty for unsigned
+	Detail string // as in Result.Detail
 }
 
 // Sentinel errors matched by *Error through errors.Is.

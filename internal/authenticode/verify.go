@@ -159,10 +159,12 @@ func verifyCab(data []byte, roots Roots, now time.Time) Result {
 	if err := verifyChain(signer, p7.Certificates, roots.CodeSigning, at, x509.ExtKeyUsageCodeSigning); err != nil {
 		var inv x509.CertificateInvalidError
 		switch {
+		case errors.As(err, &inv) && inv.Reason == x509.Expired && ts == nil && at.After(signer.NotAfter):
+			return fail(ReasonExpired, "signer certificate %q expired on %s and the signature has no timestamp: %v",
+				res.Signer, signer.NotAfter.Format(time.RFC3339), err)
 		case errors.As(err, &inv) && inv.Reason == x509.Expired && ts == nil:
-			return fail(ReasonExpired,
-				"signer certificate %q (valid %s to %s) is not valid now and the signature has no timestamp: %v",
-				res.Signer, signer.NotBefore.Format(time.RFC3339), signer.NotAfter.Format(time.RFC3339), err)
+			return fail(ReasonExpired, "signer chain of %q is not valid now and the signature has no timestamp: %v",
+				res.Signer, err)
 		case errors.As(err, &inv) && inv.Reason == x509.Expired:
 			return fail(ReasonExpired, "signer chain of %q is not valid at the timestamp %s: %v",
 				res.Signer, at.Format(time.RFC3339), err)
