@@ -93,8 +93,13 @@ func (f Format) Extract(ctx context.Context, archive io.Reader, handleFile archi
 			Open:          mf.open,
 		}
 		herr := handleFile(ctx, fi)
-		if derr := mf.detach(); derr != nil && herr == nil {
-			herr = derr
+		if herr == nil || errors.Is(herr, fs.SkipAll) || errors.Is(herr, fs.SkipDir) {
+			// Keep a file the handler left open readable (archives.ArchiveFS.Open).
+			if derr := mf.detach(); derr != nil {
+				herr = derr
+			}
+		} else {
+			mf.expire()
 		}
 		switch {
 		case herr == nil:
@@ -207,6 +212,16 @@ func (f *memberFile) detach() error {
 		f.err = err
 	}
 	return err
+}
+
+// expire marks the handler as returned without keeping the file readable.
+func (f *memberFile) expire() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done = true
+	f.live = nil
+	f.err = errors.New("cab: member file read after its handler failed")
+	f.buf = bytes.NewReader(nil)
 }
 
 func (f *memberFile) Stat() (fs.FileInfo, error) { return f.info, nil }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -499,6 +500,9 @@ func decodeName(raw []byte, isUTF8 bool) (string, error) {
 		if part == ".." {
 			return "", fmt.Errorf("%w: name contains a \"..\" component", ErrCorrupt)
 		}
+	}
+	if strings.HasSuffix(name, "/") || path.Clean(name) == "." {
+		return "", fmt.Errorf("%w: name does not name a file", ErrCorrupt)
 	}
 	return name, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -89,13 +90,22 @@ func TestCorruptData(t *testing.T) {
 		wantErr(t, "csum", err, ErrChecksum, "folder 0 block 3")
 	})
 	t.Run("flipped byte without checksum", func(t *testing.T) {
-		// With csum = 0 nothing detects the flip but the decoder: it must fail or
-		// deliver data, never panic or overrun.
-		for i := 10; i < 2000; i += 37 {
-			b := bytes.Clone(real)
-			le.PutUint32(b[pos:], 0)
-			b[pos+8+i] ^= 0xA5
-			_, _ = walkAll(b, DefaultLimits())
+		// With csum = 0 nothing detects a flip but the decoder: it must fail or deliver
+		// data, never panic or overrun.
+		var tb bytes.Buffer
+		for i := range 8000 {
+			fmt.Fprintf(&tb, "line %d: MIIFQzCCAyugAwIBAgIQ %x\n", i, i*i*7919)
+		}
+		text := tb.Bytes()
+		spec := &tCab{noChecksum: true, folders: []tFolder{{comp: CompressMSZIP}},
+			files: []tFile{{name: "a", data: text[:70000]}, {name: "b", data: text[70000:]}}}
+		good, lay := spec.build(t)
+		for _, off := range lay.blockOffs[0] {
+			for i := 8; i < 400 && off+i < len(good); i += 7 {
+				b := bytes.Clone(good)
+				b[off+i] ^= 0xA5
+				_, _ = walkAll(b, DefaultLimits())
+			}
 		}
 	})
 	t.Run("missing CK", func(t *testing.T) {

@@ -2,11 +2,12 @@ package cab
 
 import (
 	"bytes"
-	flate "github.com/klauspost/compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // mszipWindow is the MSZIP history size: each block may refer back 32 KiB into the output

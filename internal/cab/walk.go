@@ -12,6 +12,7 @@ import (
 // block once, front to back. It keeps the current block plus, only when members overlap,
 // the retained bytes at or after need (the start of the next member to serve).
 type folderStream struct {
+	ctx    context.Context
 	src    *blockReader
 	folder int
 	blk    []byte // current block's bytes: positions [blkPos, blkPos+len(blk))
@@ -23,7 +24,8 @@ type folderStream struct {
 	err    error // sticky error
 }
 
-func (s *folderStream) reset(src *blockReader, folder int) {
+func (s *folderStream) reset(ctx context.Context, src *blockReader, folder int) {
+	s.ctx = ctx
 	s.src = src
 	s.folder = folder
 	s.blk, s.blkPos = nil, 0
@@ -50,6 +52,10 @@ func (s *folderStream) at(p int64) ([]byte, error) {
 			}
 			s.err = fmt.Errorf("cab: folder %d: internal error: position %d no longer buffered", s.folder, p)
 			return nil, s.err
+		}
+		if err := s.ctx.Err(); err != nil {
+			s.err = err
+			return nil, err
 		}
 		s.retain(min(p, s.need), end)
 		blk, err := s.src.next()
@@ -185,7 +191,7 @@ func (c *Cabinet) Walk(ctx context.Context, fn func(m Member, r io.Reader) error
 			continue
 		}
 		br.reset(c.r, int64(c.hdr.Size), &c.folders[fi], c.hdr.DataReserveSize)
-		s.reset(&br, fi)
+		s.reset(ctx, &br, fi)
 		for k, mi := range ord {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -203,6 +209,9 @@ func (c *Cabinet) Walk(ctx context.Context, fn func(m Member, r io.Reader) error
 				return err
 			}
 			if s.err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(s.err, ctxErr) {
+					return s.err
+				}
 				return fmt.Errorf("cab: member %d %q: %w", m.Index, m.Name, s.err)
 			}
 		}
