@@ -1,21 +1,35 @@
 package probes
 
 import (
+	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/aikwatch/aikwatch/internal/netx"
 )
 
 // The two EK public keys and the URLs expected for them are the test vectors of
@@ -199,4 +213,290 @@ func ekTestSelfSigned(t *testing.T, key *ecdsa.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// ekTLSServer is an HTTPS server on loopback presenting a certificate for the real service
+// host names, issued by a throw-away CA; client reaches it through netx resolve rules, so the
+// probes use the production URLs with SNI and name verification intact.
+type ekTLSServer struct {
+	srv    *httptest.Server
+	client *http.Client
+	mu     sync.Mutex
+	h      http.Handler
+}
+
+func newEKTLSServer(t *testing.T, hosts ...string) *ekTLSServer {
+	t.Helper()
+	p := &ekPKI{t: t}
+	ca := p.issue(ekCertOpts{subject: pkix.Name{CommonName: "ek test CA"}, ca: true,
+		notBefore: time.Now().Add(-time.Hour), notAfter: time.Now().Add(time.Hour)}, nil)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(99),
+		Subject:      pkix.Name{CommonName: hosts[0]},
+		DNSNames:     hosts,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca.cert, &leafKey.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &ekTLSServer{}
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		h := e.h
+		e.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	e.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}}}
+	e.srv.StartTLS()
+	t.Cleanup(e.srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(e.srv.Listener.Addr().String())
+	var rules []string
+	for _, h := range hosts {
+		rules = append(rules, h+"=127.0.0.1:"+port)
+	}
+	e.client, err = netx.Options{Resolve: rules, CAFiles: []string{caFile}}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.client.CloseIdleConnections)
+	return e
+}
+
+func (e *ekTLSServer) handle(h http.HandlerFunc) {
+	e.mu.Lock()
+	e.h = h
+	e.mu.Unlock()
+}
+
+func TestEKProbeKnownKey(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	srv := newEKTLSServer(t, "ekop.intel.com", "ftpm.amd.com", "ekcert.spserv.microsoft.com")
+	p := &ekPKI{t: t}
+	root := p.issue(ekCertOpts{subject: pkix.Name{CommonName: "EK CA"}, ca: true}, nil)
+	ek := p.issue(ekCertOpts{san: ekTCGSAN(t, "id:494E5443", "test", "id:00010000")}, root)
+	other := p.issue(ekCertOpts{san: ekTCGSAN(t, "id:494E5443", "test", "id:00010000")}, root)
+
+	intelPath := strings.TrimPrefix(mustURL(t, EKIntelURL, ek.cert.PublicKey), "https://ekop.intel.com")
+	amdPath := strings.TrimPrefix(mustURL(t, EKAMDURL, ek.cert.PublicKey), "https://ftpm.amd.com")
+	var served struct {
+		sync.Mutex
+		paths []string
+	}
+	serve := func(intelCert, amdCert []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			served.Lock()
+			served.paths = append(served.paths, r.Host+" "+r.URL.RawPath+" "+r.URL.Path+" "+r.UserAgent())
+			served.Unlock()
+			switch {
+			case r.Host == "ekop.intel.com" && (r.URL.RawPath == intelPath || r.URL.EscapedPath() == intelPath):
+				if strings.Contains(r.RequestURI, "=") { // Intel answers 403 to a bare '='
+					http.Error(w, "forbidden", http.StatusForbidden)
+					return
+				}
+				json.NewEncoder(w).Encode(map[string]string{"pubhash": "x", "certificate": base64.URLEncoding.EncodeToString(intelCert)})
+			case r.Host == "ftpm.amd.com" && r.URL.Path == amdPath:
+				w.Header().Set("Content-Type", "application/pkix-cert")
+				w.Write(amdCert)
+			case r.Host == "ekop.intel.com":
+				// Intel's service answers an unknown key with a text error.
+				w.WriteHeader(http.StatusNotFound)
+				w.Write([]byte("Certificate not found"))
+			default:
+				http.NotFound(w, r)
+			}
+		}
+	}
+	prober := &EKProber{Client: srv.client, Timeout: 5 * time.Second}
+	ctx := context.Background()
+	srv.handle(serve(ek.der, ek.der))
+
+	for _, svc := range []EKService{
+		{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: ek.cert.PublicKey},
+		{Name: "Intel", BaseURL: EKIntelBaseURL, KnownKey: ek.cert.PublicKey, ExpectedCert: ek.der},
+		{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey},
+		{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey, ExpectedCert: ek.der},
+	} {
+		r := prober.Probe(ctx, svc)
+		if r.Status != EKStatusOK || !r.OK() || r.Mode != EKModeKnownKey || r.HTTPStatus != 200 ||
+			!r.CertificateNotAfter.Equal(ek.cert.NotAfter) || r.Error != "" {
+			t.Errorf("%s: %+v", svc.Name, r)
+		}
+		if !strings.HasPrefix(r.URL, svc.BaseURL) || len(r.URL) == len(svc.BaseURL) {
+			t.Errorf("%s: url %q", svc.Name, r.URL)
+		}
+	}
+	// Unknown key: Intel's text answer and AMD's 404.
+	for _, svc := range []EKService{
+		{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: other.cert.PublicKey},
+		{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: other.cert.PublicKey},
+	} {
+		if r := prober.Probe(ctx, svc); r.Status != EKStatusNotFound || r.HTTPStatus != 404 || r.OK() {
+			t.Errorf("%s unknown key: %+v", svc.Name, r)
+		}
+	}
+	// The service returns another EK's certificate.
+	srv.handle(serve(other.der, other.der))
+	for _, svc := range []EKService{
+		{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: ek.cert.PublicKey},
+		{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey, ExpectedCert: ek.der},
+	} {
+		if r := prober.Probe(ctx, svc); r.Status != EKStatusWrongCertificate || r.Error == "" {
+			t.Errorf("%s wrong cert: %+v", svc.Name, r)
+		}
+	}
+	// The right key but not the expected certificate (reissued).
+	srv.handle(serve(ek.der, ek.der))
+	if r := prober.Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey, ExpectedCert: other.der}); r.Status != EKStatusWrongCertificate {
+		t.Errorf("reissued: %+v", r)
+	}
+	// Garbage and server errors.
+	srv.handle(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>maintenance</html>")) })
+	if r := prober.Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusBadResponse {
+		t.Errorf("html: %+v", r)
+	}
+	srv.handle(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"pubhash":"x"}`)) })
+	if r := prober.Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusBadResponse || !strings.Contains(r.Error, "no certificate") {
+		t.Errorf("json without cert: %+v", r)
+	}
+	srv.handle(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) })
+	if r := prober.Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusHTTPError || r.HTTPStatus != 503 || !strings.Contains(r.Error, "busy") {
+		t.Errorf("503: %+v", r)
+	}
+	// Body cap.
+	srv.handle(func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 4096)) })
+	small := &EKProber{Client: srv.client, Timeout: 5 * time.Second, MaxBody: 1024}
+	if r := small.Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusBadResponse || !strings.Contains(r.Error, "cap") {
+		t.Errorf("over cap: %+v", r)
+	}
+	// Qualcomm has no known-key scheme.
+	if r := prober.Probe(ctx, EKService{Name: "qualcomm", BaseURL: EKQualcommURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusConfigError {
+		t.Errorf("qualcomm with a key: %+v", r)
+	}
+	served.Lock()
+	for _, s := range served.paths {
+		if !strings.HasSuffix(s, " "+EKUserAgent) {
+			t.Errorf("request without the User-Agent: %s", s)
+		}
+	}
+	served.Unlock()
+}
+
+func mustURL(t *testing.T, f func(crypto.PublicKey) (string, error), pub crypto.PublicKey) string {
+	t.Helper()
+	u, err := f(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestEKProbeReachability(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	srv := newEKTLSServer(t, "ekop.intel.com", "ftpm.amd.com", "ekcert.spserv.microsoft.com")
+	srv.handle(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Host {
+		case "ekop.intel.com":
+			http.Error(w, "forbidden", http.StatusForbidden)
+		case "ftpm.amd.com":
+			http.NotFound(w, r)
+		default:
+			w.Write([]byte("ok"))
+		}
+	})
+	prober := &EKProber{Client: srv.client, Timeout: 5 * time.Second}
+	want := map[string]int{"intel": 403, "amd": 404, "qualcomm": 200}
+	for _, svc := range EKDefaultServices() {
+		r := prober.Probe(context.Background(), svc)
+		if r.Status != EKStatusReachable || !r.OK() || r.Mode != EKModeReachability || r.HTTPStatus != want[svc.Name] || r.URL != svc.BaseURL {
+			t.Errorf("%s: %+v", svc.Name, r)
+		}
+	}
+	if got := len(EKDefaultServices()); got != 3 {
+		t.Errorf("%d default services", got)
+	}
+}
+
+func TestEKProbeFailures(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	srv := newEKTLSServer(t, "ekop.intel.com")
+	release := make(chan struct{})
+	srv.handle(func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the client gives up (or the test ends)
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	ctx := context.Background()
+
+	// A hanging service is cut at the probe's timeout.
+	r := (&EKProber{Client: srv.client, Timeout: 200 * time.Millisecond}).Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL})
+	if r.Status != EKStatusTimeout || r.OK() {
+		t.Errorf("hanging: %+v", r)
+	}
+	// The caller's cancellation is not the service's fault.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if r := (&EKProber{Client: srv.client}).Probe(cctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL}); r.Status != EKStatusCancelled {
+		t.Errorf("cancelled: %+v", r)
+	}
+	// Untrusted certificate: the default client does not know the test CA.
+	_, port, _ := net.SplitHostPort(srv.srv.Listener.Addr().String())
+	plain, err := netx.Options{Resolve: []string{"ekop.intel.com=127.0.0.1:" + port}}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plain.CloseIdleConnections)
+	if r := (&EKProber{Client: plain, Timeout: 5 * time.Second}).Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL}); r.Status != EKStatusTLSError {
+		t.Errorf("untrusted: %+v", r)
+	}
+	// Wrong name: the certificate is for ekop.intel.com, not ftpm.amd.com.
+	wrong, err := netx.Options{Resolve: []string{"ftpm.amd.com=127.0.0.1:" + port}}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wrong.CloseIdleConnections)
+	if r := (&EKProber{Client: wrong, Timeout: 5 * time.Second}).Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL}); r.Status != EKStatusTLSError {
+		t.Errorf("wrong name: %+v", r)
+	}
+	// Nothing listening.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	refused, _ := netx.Options{Resolve: []string{"ekop.intel.com=" + addr}}.Client()
+	t.Cleanup(refused.CloseIdleConnections)
+	if r := (&EKProber{Client: refused, Timeout: 5 * time.Second}).Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL}); r.Status != EKStatusConnectError {
+		t.Errorf("refused: %+v", r)
+	}
+	// A name that does not resolve. No real lookup is made: the dialer reports what a
+	// resolver says about an unknown name.
+	nxdomain := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}}}
+	if r := (&EKProber{Client: nxdomain, Timeout: 5 * time.Second}).Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL}); r.Status != EKStatusDNSError {
+		t.Errorf("unresolvable: %+v", r)
+	}
+	// Bad base URL and unsupported key.
+	if r := (&EKProber{}).Probe(ctx, EKService{Name: "amd", BaseURL: "://bad"}); r.Status != EKStatusConfigError {
+		t.Errorf("bad url: %+v", r)
+	}
+	if r := (&EKProber{}).Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: "not a key"}); r.Status != EKStatusConfigError {
+		t.Errorf("bad key: %+v", r)
+	}
 }
