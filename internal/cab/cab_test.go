@@ -484,3 +484,38 @@ func TestDosTime(t *testing.T) {
 		t.Error("invalid DOS dates should give the zero time")
 	}
 }
+
+func TestConcurrentWalk(t *testing.T) {
+	files := synthFiles()
+	spec := &tCab{folders: []tFolder{{comp: CompressMSZIP}, {comp: CompressNone}}}
+	i := 0
+	for n, d := range files {
+		spec.files = append(spec.files, tFile{name: n, data: d, folder: uint16(i % 2)})
+		i++
+	}
+	b, _ := spec.build(t)
+	c, err := openBytes(b, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := c.ReadAll(context.Background())
+			if err == nil && len(got) != len(files) {
+				err = fmt.Errorf("%d members", len(got))
+			}
+			for n, d := range files {
+				if err == nil && !bytes.Equal(got[n], d) {
+					err = fmt.Errorf("%s differs", n)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

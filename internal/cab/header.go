@@ -95,8 +95,8 @@ type Folder struct {
 	Reserve []byte // the folder's abReserve (nil when absent)
 }
 
-// Cabinet is an opened, validated cabinet. Its methods may be called concurrently, except
-// that each Walk or ReadAll call decompresses independently.
+// Cabinet is an opened, validated cabinet. Its methods may be called concurrently; each
+// Walk or ReadAll call decompresses on its own.
 type Cabinet struct {
 	r        io.ReaderAt
 	fileSize int64

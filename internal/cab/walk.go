@@ -179,7 +179,8 @@ func (c *Cabinet) checkReadable() error {
 // offset (file-table order for ordinary cabinets). The reader is valid only during the
 // call and fn need not consume it. An error from fn stops the walk and is returned as is;
 // other errors name the folder, block or member concerned. Members in folders whose
-// compression is unsupported make Walk fail before fn is first called.
+// compression is unsupported make Walk fail before fn is first called. Blocks past the
+// last byte any member needs are not read.
 func (c *Cabinet) Walk(ctx context.Context, fn func(m Member, r io.Reader) error) error {
 	if err := c.checkReadable(); err != nil {
 		return err
