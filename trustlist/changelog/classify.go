@@ -60,13 +60,23 @@ var nameFixVerbs = map[string]bool{
 // weakLeads lead a header only when the line does not end in a file extension.
 var weakLeads = map[string]bool{"new": true, "missing": true}
 
-// leadWord returns the first word of s in lower case, without trailing punctuation.
+// leadWord returns the first word of s in lower case, without trailing punctuation, or ""
+// if that word is not made of letters and hyphens (a file name, a number).
 func leadWord(s string) string {
 	w := s
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
 		w = s[:i]
 	}
-	return strings.ToLower(strings.TrimRight(w, ":,.;!"))
+	w = strings.TrimRight(w, ":,.;!")
+	if len(w) > 20 {
+		return ""
+	}
+	for i := 0; i < len(w); i++ {
+		if !isLetter(w[i]) && w[i] != '-' {
+			return ""
+		}
+	}
+	return strings.ToLower(w)
 }
 
 // indentOf returns the column of the first non-blank character of raw, a tab advancing to

@@ -15,6 +15,7 @@ import (
 //	7/8/2024  07-08-2024  7.8.24                           month/day/year (US order;
 //	                                                       day/month when the first number > 12)
 //
+// The parts must be separated (by - / . , or blanks): "8July2024" is not a date.
 // Years are 1970..2999; two-digit years mean 20yy. The result is UTC midnight.
 
 var monthNames = map[string]time.Month{
@@ -99,7 +100,7 @@ func parseDate(line string) (time.Time, bool) {
 	}
 	// An ordinal suffix ("8th") is a letter token right after a day number.
 	toks = dropOrdinals(toks)
-	if len(toks) != 3 {
+	if len(toks) != 3 || toks[1].sep == 0 || toks[2].sep == 0 { // "8July2024" is not a date
 		return time.Time{}, false
 	}
 	a, b, c := toks[0], toks[1], toks[2]

@@ -2,6 +2,7 @@ package changelog
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -68,6 +69,9 @@ func checkInvariants(c *Changelog) []string {
 				if it.Name != strings.TrimSpace(it.Name) || it.Raw != strings.TrimSpace(it.Raw) {
 					fail("item line %d: not trimmed: %q / %q", it.Line, it.Raw, it.Name)
 				}
+				if msg := checkAIK(it.Stem); msg != "" {
+					fail("item line %d: %s", it.Line, msg)
+				}
 				if (it.RenamedTo == "") != (it.RenamedToLine == 0) || it.RenamedToLine != 0 && !inRange(it.RenamedToLine) {
 					fail("item line %d: renamed to %q at line %d", it.Line, it.RenamedTo, it.RenamedToLine)
 				}
@@ -86,4 +90,17 @@ func maxRenameLine(s Section) int {
 		m = max(m, it.RenamedToLine)
 	}
 	return m
+}
+
+// aikOracle is the AIK CA name form as a regular expression, the reference for matchAIK.
+var aikOracle = regexp.MustCompile(`^(?i)(?:[a-z]{2,4}-)?[a-z]{2,6}-(?:keyid|nameid)-([0-9a-z]+)([-_][-_0-9a-z]*)?$`)
+
+// checkAIK returns a complaint if matchAIK disagrees with aikOracle on stem.
+func checkAIK(stem string) string {
+	id, suffix, ok := matchAIK(stem)
+	m := aikOracle.FindStringSubmatch(stem)
+	if ok != (m != nil) || ok && (id != m[1] || suffix != m[2]) {
+		return fmt.Sprintf("matchAIK(%q) = %q, %q, %v; oracle %q", stem, id, suffix, ok, m)
+	}
+	return ""
 }

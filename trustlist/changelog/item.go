@@ -3,39 +3,106 @@ package changelog
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
 // certExts are the certificate file extensions, compared case-insensitively.
 var certExts = []string{".cer", ".crt", ".der", ".pem"}
 
-// aikName matches the stem of a Microsoft AIK CA file name:
-// [REGION-]VENDOR-{KEYID|NAMEID}-ID[_SUFFIX], any case (region EUS/NCU/WUS so far, suffix
-// _2 or _new so far). The id and the suffix are matched loosely so that a wrong length, a
-// stray letter or a mistyped suffix ("-_new") can be reported rather than missed.
-var aikName = regexp.MustCompile(`^(?i)(?:[a-z]{2,4}-)?[a-z]{2,6}-(?:keyid|nameid)-([0-9a-z]+)([-_][-_0-9a-z]*)?$`)
+// matchAIK splits the stem of a Microsoft AIK CA file name,
+// [REGION-]VENDOR-{KEYID|NAMEID}-ID[SUFFIX] in any case, into its id and suffix. REGION is
+// 2-4 letters (EUS, NCU, WUS so far), VENDOR 2-6 letters, ID letters and digits, SUFFIX "-"
+// or "_" then letters, digits, "-" and "_" (_2 and _new so far). The id and suffix are
+// matched loosely so that a wrong length, a stray letter or a mistyped suffix ("-_new") can
+// be reported rather than missed.
+func matchAIK(stem string) (id, suffix string, ok bool) {
+	for _, region := range []bool{true, false} {
+		rest := stem
+		if region {
+			if rest, ok = cutLetters(rest, 2, 4); !ok {
+				continue
+			}
+		}
+		if rest, ok = cutLetters(rest, 2, 6); !ok {
+			continue
+		}
+		switch {
+		case len(rest) > 6 && strings.EqualFold(rest[:6], "keyid-"):
+			rest = rest[6:]
+		case len(rest) > 7 && strings.EqualFold(rest[:7], "nameid-"):
+			rest = rest[7:]
+		default:
+			continue
+		}
+		n := 0
+		for n < len(rest) && (isLetter(rest[n]) || isDigit(rest[n])) {
+			n++
+		}
+		if n == 0 || !validSuffix(rest[n:]) {
+			continue
+		}
+		return rest[:n], rest[n:], true
+	}
+	return "", "", false
+}
 
-// aikSuffix is the expected form of an AIK CA name suffix: one underscore and a word.
-var aikSuffix = regexp.MustCompile(`^_[0-9A-Za-z]+$`)
+// cutLetters cuts a run of min..max ASCII letters and the "-" after it off the start of s.
+func cutLetters(s string, min, max int) (string, bool) {
+	n := 0
+	for n < len(s) && isLetter(s[n]) {
+		n++
+	}
+	if n < min || n > max || n >= len(s) || s[n] != '-' {
+		return s, false
+	}
+	return s[n+1:], true
+}
+
+// validSuffix reports whether s is empty or "-"/"_" followed by letters, digits, "-", "_".
+func validSuffix(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] != '-' && s[0] != '_' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// wellFormedSuffix reports whether an AIK CA name suffix has the expected form: "_" and a
+// word of letters and digits.
+func wellFormedSuffix(s string) bool {
+	if len(s) < 2 || s[0] != '_' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isLetter(s[i]) && !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // aikIDLen is the number of hex digits in an AIK CA key id or name id (a SHA-1).
 const aikIDLen = 40
 
-// Matches reports whether item names the file fileBase (a member's file name; any directory
-// part, with / or \, is ignored). The comparison ignores letter case, and an extension
-// missing on either side: "ntc-keyid-61d1...ca15" matches "ntc-keyid-61d1...ca15.cer". When
-// both carry a certificate extension the extensions must agree (.cer and .crt are different
-// files). Only the item's Name is compared, not RenamedTo.
+// Matches reports whether item names the file fileBase (a member's file name). Directory
+// parts, with / or \, are ignored on both sides. The comparison ignores letter case, and an
+// extension missing on either side: "ntc-keyid-61d1...ca15" matches "ntc-keyid-61d1...ca15.cer".
+// When both carry a certificate extension the extensions must agree (.cer and .crt are
+// different files). Only the item's Name is compared, not RenamedTo.
 func Matches(item Item, fileBase string) bool {
-	base := strings.TrimSpace(fileBase)
-	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
-		base = base[i+1:]
-	}
+	base := baseName(strings.TrimSpace(fileBase))
 	name := item.Name
 	if name == "" {
 		name = item.Stem
 	}
+	name = baseName(name)
 	if name == "" || base == "" {
 		return false
 	}
@@ -50,16 +117,29 @@ func Matches(item Item, fileBase string) bool {
 	return nExt == "" || bExt == "" || strings.EqualFold(nExt, bExt)
 }
 
+// baseName returns the part of p after its last / or \, ignoring trailing ones.
+func baseName(p string) string {
+	p = strings.TrimRight(p, `/\`)
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
 // IsAIKName reports whether name (with or without extension) has the form of a Microsoft AIK
 // CA file name, e.g. "EUS-IFX-KEYID-<40 hex>_2.cer" or "ntc-nameid-<40 hex>".
 func IsAIKName(name string) bool {
 	stem, _ := splitCertExt(name)
-	return aikName.MatchString(stem)
+	_, _, ok := matchAIK(stem)
+	return ok
 }
 
 // splitCertExt splits a certificate extension (any case) off name.
 func splitCertExt(name string) (stem, ext string) {
 	ext = path.Ext(name)
+	if len(ext) == len(name) { // ".cer" alone: a name, not an extension
+		return name, ""
+	}
 	for _, e := range certExts {
 		if strings.EqualFold(ext, e) {
 			return name[:len(name)-len(ext)], ext
@@ -71,12 +151,11 @@ func splitCertExt(name string) (stem, ext string) {
 // aikNote returns an anomaly note for an AIK-style stem whose id is not 40 hex digits or
 // whose suffix is malformed; "" if there is nothing to say.
 func aikNote(stem string) string {
-	m := aikName.FindStringSubmatch(stem)
-	if m == nil {
+	id, suffix, ok := matchAIK(stem)
+	if !ok {
 		return ""
 	}
 	var notes []string
-	id, suffix := m[1], m[2]
 	hex := true
 	for i := 0; i < len(id); i++ {
 		hex = hex && isHex(id[i])
@@ -87,7 +166,7 @@ func aikNote(stem string) string {
 	case len(id) != aikIDLen:
 		notes = append(notes, fmt.Sprintf("key id has %d hex digits, expected %d", len(id), aikIDLen))
 	}
-	if suffix != "" && !aikSuffix.MatchString(suffix) {
+	if suffix != "" && !wellFormedSuffix(suffix) {
 		notes = append(notes, fmt.Sprintf("unusual suffix %q after the key id (expected e.g. _2 or _new)", suffix))
 	}
 	return strings.Join(notes, "; ")
@@ -136,8 +215,8 @@ func hasWord(s string, sets ...map[string]bool) bool {
 // (followed by the end, a space, or one of , ; ) ] " '). It returns -1 if there is none.
 // "X.crt-C-v01_00-EN.crt" ends at the second ".crt".
 func findCertExt(s string) int {
-	for i := 0; i+4 <= len(s); i++ {
-		if s[i] != '.' {
+	for i := 1; i+4 <= len(s); i++ {
+		if s[i] != '.' || isBlankish(s[i-1]) {
 			continue
 		}
 		for _, e := range certExts {
@@ -190,7 +269,7 @@ func splitName(s string) (name, rest string, how nameKind) {
 		tok = s[:i]
 	}
 	tok = strings.TrimRight(tok, ",;")
-	if aikName.MatchString(tok) {
+	if _, _, ok := matchAIK(tok); ok {
 		return tok, strings.TrimSpace(s[len(tok):]), byAIK
 	}
 	if tok == s && !strings.ContainsAny(tok, ":<>|?*\"") {
@@ -230,6 +309,9 @@ func renameArrow(s string) (string, bool) {
 
 // isRenameSeparator reports whether line is the "to" of the multi-line rename form.
 func isRenameSeparator(line string) bool {
+	if len(line) > len("renamed to:") {
+		return false
+	}
 	s := strings.TrimRight(line, ":")
 	switch strings.ToLower(s) {
 	case "to", "->", "-->", "=>", "→", "renamed to", "became", "becomes":

@@ -131,12 +131,12 @@ func (p *parser) line(raw string, n int) {
 
 // isLastUpdated reports whether t is the "The certificates were last updated on:" line.
 func isLastUpdated(t string) bool {
-	return strings.Contains(strings.ToLower(t), "last updated")
+	return indexFold(t, "last updated") >= 0
 }
 
 // afterLastUpdated returns the text after "last updated", " on" and ':' in t.
 func afterLastUpdated(t string) string {
-	i := strings.Index(strings.ToLower(t), "last updated")
+	i := indexFold(t, "last updated")
 	if i < 0 {
 		return ""
 	}
@@ -145,6 +145,21 @@ func afterLastUpdated(t string) string {
 		s = s[2:]
 	}
 	return strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(s), ":"))
+}
+
+// indexFold returns the byte index in s of the ASCII string sub, ignoring ASCII letter case,
+// or -1. Unlike an index into strings.ToLower(s), it is an index into s itself.
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && (s[i+j] == sub[j] || isLetter(sub[j]) && s[i+j]|0x20 == sub[j]|0x20) {
+			j++
+		}
+		if j == len(sub) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (p *parser) openEntry(d time.Time, raw string, n int) {
