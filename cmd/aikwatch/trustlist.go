@@ -135,8 +135,14 @@ func (c *cli) trustlistFlags(cmd *kingpin.CmdClause) func() (trustlist.Options, 
 	maxSize := cmd.Flag("max-size", "Largest source accepted, in bytes.").Default(fmt.Sprint(trustlist.DefaultMaxSourceSize)).Int64()
 	roots := cmd.Flag("roots", "PEM file of code-signing trust anchors replacing the embedded Microsoft Root Certificate Authority 2011.").ExistingFile()
 	tsRoots := cmd.Flag("timestamp-roots", "PEM file of timestamp (RFC 3161) trust anchors replacing the embedded Microsoft Root Certificate Authority 2010.").ExistingFile()
+	nf := addNetFlags(cmd)
 	return func() (trustlist.Options, error) {
 		o := trustlist.Options{MaxSourceSize: *maxSize}
+		client, err := nf.options(downloadTimeout).Client()
+		if err != nil {
+			return o, exitCode(2, err)
+		}
+		o.Fetcher = &trustlist.Fetcher{Client: client, MaxSize: *maxSize}
 		if *roots != "" || *tsRoots != "" {
 			r, err := loadRoots(*roots, *tsRoots)
 			if err != nil {
