@@ -1,0 +1,30 @@
+// Package sim simulates Microsoft's AIK CA service, the trust-list download and the fTPM EK
+// services on loopback, with fault injection.
+//
+// One HTTPS listener serves every simulated name, routed by SNI (for the certificate) and the
+// Host header (for the content), lower-cased: any *.microsoftaik.azure.net, ekop.intel.com,
+// ftpm.amd.com, ekcert.spserv.microsoft.com, go.microsoft.com and download.microsoft.com.
+// Certificates come from a CA the simulator creates at start ([Sim.CACertPEM]); clients reach
+// the listener by overriding name resolution ([Sim.Client], curl --resolve).
+//
+// What is served:
+//
+//   - The trust list: https://go.microsoft.com/fwlink/?linkid=2097925 answers 302 to
+//     https://download.microsoft.com + [DownloadPath], which serves the cab with ETag and
+//     Last-Modified and honours If-None-Match / If-Modified-Since.
+//   - For every AIK host the current trust list names, and for the simulator's own EK issuing
+//     CAs, /templates/Aik/scep: GetCACaps, GetCACertChain (a PKCS#7 certs-only bundle of the
+//     Microsoft TPM root, the host's AIK CA certificate and two RA certificates) and
+//     PKIOperation (always 400: a real enrollment needs a TPM). Any other host under
+//     .microsoftaik.azure.net answers Microsoft's 404 "The authority ... does not exist.".
+//   - Intel's and AMD's EK certificate services for the EK keys the simulator generated
+//     ([Sim.EKs]), and a reachability-only stand-in for Qualcomm's.
+//
+// Every host can be switched at run time to a failure [Mode] (withdrawn, 400, 500, 429, slow,
+// hang, TCP reset, wrong TLS certificate) with added latency, from Go ([Sim.SetMode]), from a
+// plain-HTTP control API ([Config.ControlAddr]) or from a timed [Scenario].
+//
+// Some response bodies are not public and are invented here; each is marked so where it is
+// produced (GetCACaps, Intel's and AMD's error bodies, Qualcomm's service, 429 and 500 bodies,
+// the download path).
+package sim
