@@ -79,7 +79,8 @@ type Section struct {
 
 // Item is one certificate named under a section header.
 type Item struct {
-	// Raw is the line as written, trimmed.
+	// Raw is the line as written, trimmed (for a name written on its header's line, such
+	// as "Removed: a.cer, b.cer", that header line).
 	Raw string `json:"raw"`
 	// Name is the certificate's file name as written (case kept), without any comment.
 	Name string `json:"name"`

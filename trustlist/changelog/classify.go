@@ -18,6 +18,43 @@ import "strings"
 //  5. Several words with a sentence or header word ("the", "certs", "new", ...) are a header;
 //     otherwise an item if indented deeper than the open section's header, else a header.
 
+// sentenceWords occur in sentences but not in certificate file names: a name part that
+// contains one ("Please note foo.cer") is prose, not a file name.
+var sentenceWords = map[string]bool{
+	"the": true, "following": true, "and": true, "of": true, "with": true, "from": true,
+	"was": true, "were": true, "is": true, "are": true, "has": true, "have": true,
+	"been": true, "this": true, "these": true, "that": true, "which": true, "for": true,
+	"please": true, "note": true, "instead": true, "previously": true, "used": true,
+}
+
+// headerWords are further words that mark a line without a file name as a header, not an
+// item ("AIK certs", "new intermediates").
+var headerWords = map[string]bool{
+	"cert": true, "certs": true, "certificate": true, "certificates": true, "cas": true,
+	"intermediates": true, "roots": true, "new": true, "all": true, "on": true, "in": true,
+	"to": true, "a": true, "an": true, "by": true, "as": true, "devices": true,
+}
+
+// words splits s into runs of ASCII letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return !(r < 0x80 && (isLetter(byte(r)) || isDigit(byte(r))))
+	})
+}
+
+// hasWord reports whether s contains, as a whole word in any case, a word of one of sets.
+func hasWord(s string, sets ...map[string]bool) bool {
+	for _, w := range words(s) {
+		lw := strings.ToLower(w)
+		for _, set := range sets {
+			if set[lw] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // actionVerbs maps a header's leading word (lower case) to its action.
 var actionVerbs = map[string]Action{}
 

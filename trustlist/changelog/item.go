@@ -174,43 +174,6 @@ func aikNote(stem string) string {
 
 func isHex(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }
 
-// sentenceWords occur in sentences but not in certificate file names: a name part that
-// contains one ("Please note foo.cer") is prose, not a file name.
-var sentenceWords = map[string]bool{
-	"the": true, "following": true, "and": true, "of": true, "with": true, "from": true,
-	"was": true, "were": true, "is": true, "are": true, "has": true, "have": true,
-	"been": true, "this": true, "these": true, "that": true, "which": true, "for": true,
-	"please": true, "note": true, "instead": true, "previously": true, "used": true,
-}
-
-// headerWords are further words that mark a line without a file name as a header, not an
-// item ("AIK certs", "new intermediates").
-var headerWords = map[string]bool{
-	"cert": true, "certs": true, "certificate": true, "certificates": true, "cas": true,
-	"intermediates": true, "roots": true, "new": true, "all": true, "on": true, "in": true,
-	"to": true, "a": true, "an": true, "by": true, "as": true, "devices": true,
-}
-
-// words splits s into runs of ASCII letters and digits.
-func words(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return !(r < 0x80 && (isLetter(byte(r)) || isDigit(byte(r))))
-	})
-}
-
-// hasWord reports whether s contains, as a whole word in any case, a word of one of sets.
-func hasWord(s string, sets ...map[string]bool) bool {
-	for _, w := range words(s) {
-		lw := strings.ToLower(w)
-		for _, set := range sets {
-			if set[lw] {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // findCertExt returns the end of the first certificate extension in s that ends a word
 // (followed by the end, a space, or one of , ; ) ] " '). It returns -1 if there is none.
 // "X.crt-C-v01_00-EN.crt" ends at the second ".crt".
@@ -232,7 +195,7 @@ func findCertExt(s string) int {
 	return -1
 }
 
-// isBlankish reports whether r is white space for the purpose of splitting words.
+// isBlankish reports whether c is a space or a tab.
 func isBlankish(c byte) bool { return c == ' ' || c == '\t' }
 
 // stripBullet removes a leading list bullet ("- ", "* ", "• ").

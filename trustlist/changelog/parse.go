@@ -9,8 +9,8 @@ import (
 
 // ErrNotChangelog is returned (wrapped, test with errors.Is) when the input is clearly not a
 // version.txt: it is empty or blank, it holds binary data (a NUL byte, or more than 1% other
-// control characters), it is markup or JSON (its first non-blank character is '<' or '{'), or
-// it has neither a "last updated" line nor a single dated entry.
+// control characters), it is markup or JSON (its first non-blank character is '<', '{' or
+// '['), or it has neither a "last updated" line nor a single dated entry.
 var ErrNotChangelog = errors.New("changelog: not a version.txt")
 
 // Parse reads a version.txt. It never panics. It returns an error only when the input is
