@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aikwatch/aikwatch/internal/ekid"
 )
 
 // EK service probe defaults.
@@ -138,9 +140,9 @@ func (p *EKProber) Probe(ctx context.Context, svc EKService) EKResult {
 		var err error
 		switch r.Service {
 		case EKServiceIntel:
-			id, err = ekIntelID(svc.KnownKey)
+			id, err = ekid.Intel(svc.KnownKey)
 		case EKServiceAMD:
-			id, err = ekAMDID(svc.KnownKey)
+			id, err = ekid.AMD(svc.KnownKey)
 		default:
 			err = fmt.Errorf("no known-key URL scheme for service %q: only intel and amd have one", svc.Name)
 		}

@@ -3,26 +3,20 @@ package probes
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
+
+	"github.com/aikwatch/aikwatch/internal/ekid"
 )
 
 // Base URLs of the firmware-TPM EK certificate services.
 const (
 	// EKIntelBaseURL is Intel's EK certificate service (Intel PTT); the key's id is appended.
-	EKIntelBaseURL = "https://ekop.intel.com/ekcertservice/"
+	EKIntelBaseURL = ekid.IntelBaseURL
 	// EKAMDBaseURL is AMD's EK certificate service (AMD fTPM); the key's id is appended.
-	EKAMDBaseURL = "https://ftpm.amd.com/pki/aia/"
+	EKAMDBaseURL = ekid.AMDBaseURL
 	// EKQualcommURL is the service, run by Microsoft, that hands out Qualcomm EK certificates.
 	// Its request format is not public.
 	EKQualcommURL = "https://ekcert.spserv.microsoft.com/EKCertificate/GetEKCertificate/v1"
@@ -100,9 +94,10 @@ func ekCheckKey(k crypto.PublicKey, c *x509.Certificate, what string) (crypto.Pu
 }
 
 // EKIntelURL returns the URL at which Intel's EK certificate service serves the certificate
-// of the EK public key pub (RSA with exponent 65537, or ECDSA).
+// of the EK public key pub (RSA or ECDSA): the base URL and the escaped base64url SHA-256 id
+// computed by internal/ekid.
 func EKIntelURL(pub crypto.PublicKey) (string, error) {
-	id, err := ekIntelID(pub)
+	id, err := ekid.Intel(pub)
 	if err != nil {
 		return "", err
 	}
@@ -110,72 +105,12 @@ func EKIntelURL(pub crypto.PublicKey) (string, error) {
 }
 
 // EKAMDURL returns the URL at which AMD's EK certificate service serves the certificate of
-// the EK public key pub (RSA or ECDSA).
+// the EK public key pub (RSA or ECDSA): the base URL and the 32-hex-digit id computed by
+// internal/ekid.
 func EKAMDURL(pub crypto.PublicKey) (string, error) {
-	id, err := ekAMDID(pub)
+	id, err := ekid.AMD(pub)
 	if err != nil {
 		return "", err
 	}
 	return EKAMDBaseURL + id, nil
-}
-
-// ekIntelID is Intel's id of an EK public key: the query-escaped padded base64url of
-// SHA-256(modulus || 01 00 01) for RSA, SHA-256(X || Y) for ECC.
-func ekIntelID(pub crypto.PublicKey) (string, error) {
-	h := sha256.New()
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.E != 65537 {
-			return "", fmt.Errorf("intel ek id: RSA exponent %d: the service's id is defined for 65537 only", k.E)
-		}
-		h.Write(k.N.Bytes())
-		h.Write([]byte{0x01, 0x00, 0x01})
-	case *ecdsa.PublicKey:
-		xy, err := ekECPoint(k)
-		if err != nil {
-			return "", fmt.Errorf("intel ek id: %w", err)
-		}
-		h.Write(xy)
-	default:
-		return "", fmt.Errorf("intel ek id: unsupported key type %T", pub)
-	}
-	return url.QueryEscape(base64.URLEncoding.EncodeToString(h.Sum(nil))), nil
-}
-
-// ekAMDID is AMD's id of an EK public key: upper-case hex of the first 16 bytes of
-// SHA-256(00 00 22 22 || exponent (4 bytes) || modulus) for RSA, SHA-256(00 00 44 44 || X || Y)
-// for ECC.
-func ekAMDID(pub crypto.PublicKey) (string, error) {
-	h := sha256.New()
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.E <= 0 || uint64(k.E) > 0xffffffff {
-			return "", fmt.Errorf("amd ek id: RSA exponent %d does not fit 4 bytes", k.E)
-		}
-		h.Write([]byte{0x00, 0x00, 0x22, 0x22})
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(k.E)))
-		h.Write(k.N.Bytes())
-	case *ecdsa.PublicKey:
-		xy, err := ekECPoint(k)
-		if err != nil {
-			return "", fmt.Errorf("amd ek id: %w", err)
-		}
-		h.Write([]byte{0x00, 0x00, 0x44, 0x44})
-		h.Write(xy)
-	default:
-		return "", fmt.Errorf("amd ek id: unsupported key type %T", pub)
-	}
-	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:16])), nil
-}
-
-// ekECPoint returns X || Y, each padded to the curve's byte size.
-func ekECPoint(k *ecdsa.PublicKey) ([]byte, error) {
-	b, err := k.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	if len(b) == 0 || b[0] != 4 {
-		return nil, fmt.Errorf("ECC key is not an uncompressed point")
-	}
-	return b[1:], nil
 }
