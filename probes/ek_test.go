@@ -30,6 +30,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aikwatch/aikwatch/internal/netx"
+	"github.com/aikwatch/aikwatch/internal/sim"
+	"github.com/aikwatch/aikwatch/internal/testutil"
 )
 
 // The two EK public keys and the URLs expected for them are the test vectors of
@@ -497,5 +499,58 @@ func TestEKProbeFailures(t *testing.T) {
 	}
 	if r := (&EKProber{}).Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: "not a key"}); r.Status != EKStatusConfigError {
 		t.Errorf("bad key: %+v", r)
+	}
+}
+
+// TestEKProbeSim probes the simulator's Intel and AMD EK certificate services with the EKs it
+// generated, and its Qualcomm service for reachability.
+func TestEKProbeSim(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	cab, err := os.ReadFile(testutil.NovCab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := sim.New(sim.Config{TrustList: cab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sm.Close() })
+	client := sm.Client()
+	t.Cleanup(client.CloseIdleConnections)
+	prober := &EKProber{Client: client, Timeout: 5 * time.Second}
+	ctx := context.Background()
+	base := map[string]string{"intel": EKIntelBaseURL, "amd": EKAMDBaseURL}
+	eks := sm.EKs()
+	if len(eks) != 2 {
+		t.Fatalf("%d simulator EKs", len(eks))
+	}
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, e := range eks {
+		r := prober.Probe(ctx, EKService{Name: e.Vendor, BaseURL: base[e.Vendor], KnownKey: e.Cert.PublicKey, ExpectedCert: e.Cert.Raw})
+		if r.Status != EKStatusOK || r.URL != e.URL || !r.CertificateNotAfter.Equal(e.Cert.NotAfter) {
+			t.Errorf("%s: %+v (want url %s)", e.Vendor, r, e.URL)
+		}
+		if u, _ := map[string]func(crypto.PublicKey) (string, error){"intel": EKIntelURL, "amd": EKAMDURL}[e.Vendor](e.Cert.PublicKey); u != e.URL {
+			t.Errorf("%s: our URL %s, the simulator's %s", e.Vendor, u, e.URL)
+		}
+		if r := prober.Probe(ctx, EKService{Name: e.Vendor, BaseURL: base[e.Vendor], KnownKey: &stranger.PublicKey}); r.Status != EKStatusNotFound {
+			t.Errorf("%s unknown key: %+v", e.Vendor, r)
+		}
+	}
+	for _, svc := range EKDefaultServices() {
+		if r := prober.Probe(ctx, svc); r.Status != EKStatusReachable || r.HTTPStatus == 0 {
+			t.Errorf("%s reachability: %+v", svc.Name, r)
+		}
+	}
+	// A hanging Intel service is cut at the timeout.
+	if err := sm.SetMode("ekop.intel.com", sim.ModeHang, 0); err != nil {
+		t.Fatal(err)
+	}
+	quick := &EKProber{Client: client, Timeout: 300 * time.Millisecond}
+	if r := quick.Probe(ctx, EKService{Name: "intel", BaseURL: EKIntelBaseURL, KnownKey: eks[0].Cert.PublicKey}); r.Status != EKStatusTimeout {
+		t.Errorf("hang: %+v", r)
 	}
 }

@@ -75,8 +75,35 @@ type EKHostProbe struct {
 	OK              bool    `json:"ok"`
 	Status          string  `json:"status"`
 	HTTPStatus      int     `json:"http_status,omitempty"`
+	Message         string  `json:"message,omitempty"` // the service's own message, e.g. "The authority ... does not exist."
 	Error           string  `json:"error,omitempty"`
 	DurationSeconds float64 `json:"duration_seconds"`
+	// AIKCAMatchesTrustList says whether the AIK CA certificate the host returned is one the
+	// trust list ships for it; nil when not checked.
+	AIKCAMatchesTrustList *bool `json:"aik_ca_matches_trust_list,omitempty"`
+}
+
+// EKProbeWithAIK returns an [EKInspectOptions.Probe] that checks the host with the AIK CA
+// prober p (GetCACaps and GetCACertChain). When files (the trust list's members) are given,
+// the returned AIK CA certificate is compared with the ones the trust list ships for the host.
+func EKProbeWithAIK(p *AIKProber, files []trustlist.File) func(ctx context.Context, host string) EKHostProbe {
+	return func(ctx context.Context, host string) EKHostProbe {
+		t, err := TargetFromHost(host)
+		if err != nil {
+			t = Target{Host: strings.ToLower(host)}
+		}
+		t.Fleet = false
+		if len(files) > 0 {
+			t = WithExpectedCerts([]Target{t}, files)[0]
+		}
+		r := p.Probe(ctx, t)
+		hp := EKHostProbe{OK: r.OK(), Status: string(r.Status), HTTPStatus: r.HTTPStatus, Message: r.Message,
+			Error: r.Error, DurationSeconds: r.DurationSeconds}
+		if r.AIKCA != nil {
+			hp.AIKCAMatchesTrustList = r.AIKCA.MatchesTrustList
+		}
+		return hp
+	}
 }
 
 // EKInspectOptions tunes [EKInspect].
@@ -111,7 +138,7 @@ type EKInspection struct {
 	IssuerNameID       string             `json:"issuer_name_id"`
 	EKServiceURL       string             `json:"ek_service_url,omitempty"` // firmware TPMs: where the vendor serves this EK certificate
 	AIKHost            string             `json:"aik_host"`
-	AIKHostFrom        string             `json:"aik_host_from,omitempty"` // "manufacturer" or "trust_list" (vendor prefix taken from the trust list)
+	AIKHostFrom        string             `json:"aik_host_from,omitempty"` // "manufacturer", or where the vendor prefix was found: "trust_list", "changelog"
 	AIKHostURL         string             `json:"aik_host_url,omitempty"`
 	AIKHostInTrustList bool               `json:"aik_host_in_trust_list"`
 	AIKHostFiles       []string           `json:"aik_host_files,omitempty"`
@@ -179,10 +206,14 @@ func EKInspect(ctx context.Context, certDER []byte, s *trustlist.Snapshot, opts 
 		out.Probe = &p
 		if !p.OK {
 			msg := fmt.Sprintf("live probe of %s: %s", out.AIKHost, p.Status)
-			if p.Error != "" {
+			if p.Message != "" {
+				msg += fmt.Sprintf(": %q", p.Message)
+			} else if p.Error != "" {
 				msg += ": " + p.Error
 			}
 			out.Problems = append(out.Problems, msg)
+		} else if p.AIKCAMatchesTrustList != nil && !*p.AIKCAMatchesTrustList {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%s returned an AIK CA certificate the trust list does not ship for it", out.AIKHost))
 		}
 	} else if opts.Probe == nil {
 		out.Warnings = append(out.Warnings, "live probe of the AIK CA host skipped")
@@ -252,7 +283,22 @@ func (out *EKInspection) inspectHost(s *trustlist.Snapshot, c *x509.Certificate)
 		out.Problems = append(out.Problems, fmt.Sprintf("the TPM manufacturer is not in the certificate and the trust list has %d hosts for %s %s: %s",
 			len(sameID), kind, id, strings.Join(sameID, ", ")))
 	default:
-		out.Problems = append(out.Problems, fmt.Sprintf("the TPM manufacturer is not in the certificate and the trust list has no AIK CA host for %s %s", kind, id))
+		// Not in the release: the changelog may still name the host (a withdrawn AIK CA).
+		hosts := map[string]bool{}
+		for _, ref := range s.Changelog.Items(changelog.Added, changelog.Removed) {
+			if n, err := trustlist.ParseAIKName(ref.Item.Name); err == nil && n.IDKind == kind && n.ID == id {
+				hosts[n.Host()] = true
+			}
+		}
+		if len(hosts) == 1 {
+			for h := range hosts {
+				out.AIKHost = h
+			}
+			out.AIKHostFrom = "changelog"
+			out.Warnings = append(out.Warnings, "the TPM manufacturer is not in the certificate: vendor prefix of the AIK CA host taken from the trust list's changelog")
+			break
+		}
+		out.Problems = append(out.Problems, fmt.Sprintf("the TPM manufacturer is not in the certificate and the trust list names no AIK CA host for %s %s", kind, id))
 	}
 	for _, h := range sameID {
 		if h != out.AIKHost {
