@@ -78,24 +78,24 @@ func fastPEM(data []byte) ([]byte, bool) {
 	if bytes.IndexByte(body, ':') >= 0 { // RFC 1421 headers
 		return nil, false
 	}
-	der := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
-	src := body // base64 skips \r and \n itself
-	if bytes.ContainsAny(body, " \t") {
-		src = bytes.Map(dropSpace, body)
+	// Drop line breaks first: base64's decoder leaves its fast path at every newline. Any
+	// other white space makes Decode fail, and encoding/pem takes over.
+	src := make([]byte, 0, len(body))
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		src = append(src, bytes.TrimRight(line, "\r")...)
 	}
+	der := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
 	n, err := base64.StdEncoding.Decode(der, src)
 	if err != nil {
 		return nil, false
 	}
 	return der[:n], true
-}
-
-func dropSpace(r rune) rune {
-	switch r {
-	case ' ', '\t', '\r', '\n':
-		return -1
-	}
-	return r
 }
 
 // nameCache remembers the string form of DER names: the 1,822 AIK CAs share one issuer, and

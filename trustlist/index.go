@@ -46,27 +46,82 @@ func (s *Snapshot) Coverage() Coverage {
 // a certificate file that does not parse is kept with its error. The returned snapshot has no
 // source, SHA-256 or signature; [Load] fills those in.
 func Index(files []File) (*Snapshot, error) {
-	files = slices.Clone(files)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	for i := 1; i < len(files); i++ {
-		if files[i].Path == files[i-1].Path {
-			return nil, fmt.Errorf("trust list: member %q appears twice", files[i].Path)
+	x := newIndexer(len(files))
+	for _, f := range files {
+		x.add(f) // cannot fail: exactly len(files) members
+	}
+	return x.finish()
+}
+
+// indexer indexes members on every core while they are still arriving (from a cab being
+// decompressed, say), then assembles the snapshot.
+type indexer struct {
+	names nameCache
+	buf   []File // fixed length n: workers read buf[i] after add wrote it
+	n     int    // members added so far
+	out   []Member
+	jobs  chan int
+	wg    sync.WaitGroup
+
+	mu           sync.Mutex
+	changelog    *changelog.Changelog // parsed by whichever worker meets version.txt
+	changelogErr error
+}
+
+// newIndexer starts workers for a release of n members.
+func newIndexer(n int) *indexer {
+	x := &indexer{buf: make([]File, n), out: make([]Member, n), jobs: make(chan int, n)}
+	for range min(runtime.GOMAXPROCS(0), 8) {
+		x.wg.Go(func() {
+			for i := range x.jobs {
+				f := x.buf[i]
+				x.out[i] = indexMember(f, &x.names)
+				if strings.EqualFold(f.Path, "version.txt") {
+					cl, err := changelog.Parse(f.Data)
+					x.mu.Lock()
+					x.changelog, x.changelogErr = cl, err
+					x.mu.Unlock()
+				}
+			}
+		})
+	}
+	return x
+}
+
+// add queues one member. It is called from one goroutine; past n members it reports an error.
+func (x *indexer) add(f File) error {
+	if x.n == len(x.buf) {
+		return fmt.Errorf("trust list: more than the %d members announced", len(x.buf))
+	}
+	x.buf[x.n] = f
+	x.jobs <- x.n
+	x.n++
+	return nil
+}
+
+// finish waits for the workers and builds the snapshot.
+func (x *indexer) finish() (*Snapshot, error) {
+	close(x.jobs)
+	x.wg.Wait()
+	files, members := x.buf[:x.n], x.out[:x.n]
+	order := make([]int, len(files))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return files[order[a]].Path < files[order[b]].Path })
+	s := &Snapshot{Members: make([]Member, len(files)), AIKHosts: []AIKHost{}, EKCAs: []EKCA{}, Anomalies: []Anomaly{}}
+	for i, o := range order {
+		s.Members[i] = members[o]
+		if i > 0 && s.Members[i].Path == s.Members[i-1].Path {
+			return nil, fmt.Errorf("trust list: member %q appears twice", s.Members[i].Path)
 		}
 	}
-	s := &Snapshot{Members: make([]Member, len(files)), AIKHosts: []AIKHost{}, EKCAs: []EKCA{}, Anomalies: []Anomaly{}}
-	indexMembers(files, s.Members)
-
-	for _, f := range files {
-		if strings.EqualFold(f.Path, "version.txt") {
-			cl, err := changelog.Parse(f.Data)
-			if err != nil {
-				s.Anomalies = append(s.Anomalies, Anomaly{Kind: "bad_changelog", Path: f.Path, Detail: err.Error()})
-				break
-			}
-			s.Changelog = cl
-			s.VersionDate = cl.LastUpdated
-			break
-		}
+	switch {
+	case x.changelogErr != nil:
+		s.Anomalies = append(s.Anomalies, Anomaly{Kind: "bad_changelog", Path: "version.txt", Detail: x.changelogErr.Error()})
+	case x.changelog != nil:
+		s.Changelog = x.changelog
+		s.VersionDate = x.changelog.LastUpdated
 	}
 	for _, m := range s.Members {
 		if m.ParseError != "" {
@@ -76,26 +131,6 @@ func Index(files []File) (*Snapshot, error) {
 	s.indexAIKHosts()
 	s.indexEKCAs()
 	return s, nil
-}
-
-// indexMembers fills out[i] from files[i], parsing certificates on every core.
-func indexMembers(files []File, out []Member) {
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	names := &nameCache{}
-	var wg sync.WaitGroup
-	next := make(chan int, len(files))
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				out[i] = indexMember(files[i], names)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func indexMember(f File, names *nameCache) Member {

@@ -116,15 +116,11 @@ func FromBytes(ctx context.Context, data []byte, name string, opts Options) (*Sn
 		sigc = make(chan authenticode.Result, 1)
 		go func() { sigc <- authenticode.VerifyCab(data, opts.roots()) }()
 	}
-	files, format, err := ReadFiles(ctx, data, name, opts)
+	s, format, err := readIndex(ctx, data, name, opts)
 	var sig authenticode.Result
 	if sigc != nil {
 		sig = <-sigc
 	}
-	if err != nil {
-		return nil, err
-	}
-	s, err := Index(files)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +133,27 @@ func FromBytes(ctx context.Context, data []byte, name string, opts Options) (*Sn
 			Detail: fmt.Sprintf("a %s archive carries no Authenticode signature", format)}
 	}
 	return s, nil
+}
+
+// readIndex extracts and indexes a release held in memory and names its format.
+func readIndex(ctx context.Context, data []byte, name string, opts Options) (*Snapshot, string, error) {
+	if int64(len(data)) > opts.maxSize() {
+		return nil, "", fmt.Errorf("%d bytes is over the %d-byte limit for a trust list", len(data), opts.maxSize())
+	}
+	format, err := Sniff(ctx, data, name)
+	if err != nil {
+		return nil, "", err
+	}
+	if format == "cab" {
+		s, err := indexCab(ctx, data, opts.limits())
+		return s, format, err
+	}
+	files, format, err := extractArchive(ctx, data, name, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := Index(files)
+	return s, format, err
 }
 
 // VerifySignature checks the Authenticode signature of a release held in memory; anything
@@ -188,23 +205,46 @@ func isCab(data []byte) bool { return bytes.HasPrefix(data, []byte("MSCF")) }
 
 // ReadCab extracts every member of a cab held in memory, decompressing each folder once.
 func ReadCab(ctx context.Context, data []byte, lim cab.Limits) ([]File, error) {
-	c, err := cab.Open(bytes.NewReader(data), int64(len(data)), lim)
-	if err != nil {
-		return nil, err
-	}
-	files := make([]File, 0, len(c.Members()))
-	err = c.Walk(ctx, func(m cab.Member, r io.Reader) error {
-		b := make([]byte, m.Size)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return fmt.Errorf("cab member %q: %w", m.Name, err)
-		}
-		files = append(files, File{Path: m.Name, Data: b})
+	var files []File
+	err := walkCab(ctx, data, lim, func(n int) { files = make([]File, 0, n) }, func(f File) error {
+		files = append(files, f)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return files, nil
+}
+
+// walkCab calls start with the member count, then fn with every member, in folder order.
+func walkCab(ctx context.Context, data []byte, lim cab.Limits, start func(n int), fn func(File) error) error {
+	c, err := cab.Open(bytes.NewReader(data), int64(len(data)), lim)
+	if err != nil {
+		return err
+	}
+	start(len(c.Members()))
+	return c.Walk(ctx, func(m cab.Member, r io.Reader) error {
+		b := make([]byte, m.Size)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("cab member %q: %w", m.Name, err)
+		}
+		return fn(File{Path: m.Name, Data: b})
+	})
+}
+
+// indexCab extracts and indexes a cab at once: members are indexed on the other cores while
+// the folder is still being decompressed.
+func indexCab(ctx context.Context, data []byte, lim cab.Limits) (*Snapshot, error) {
+	var x *indexer
+	err := walkCab(ctx, data, lim, func(n int) { x = newIndexer(n) }, func(f File) error { return x.add(f) })
+	if x == nil {
+		return nil, err
+	}
+	s, ferr := x.finish() // always, so that no worker is left behind
+	if err != nil {
+		return nil, err
+	}
+	return s, ferr
 }
 
 func signatureOf(r authenticode.Result) Signature {
