@@ -23,9 +23,9 @@ import (
 	"github.com/smallstep/pkcs7"
 )
 
-// This file signs cabinets the way osslsigncode (cab.c) does, so that VerifyCab, osslsigncode
-// and Windows accept the result, and builds RFC 3161 timestamp tokens in-process for
-// simulations and tests.
+// This file signs cabinets in the layout osslsigncode (cab.c) and Microsoft's own signatures
+// use, and builds RFC 3161 timestamp tokens in-process, so that simulations and tests can
+// publish cabinets VerifyCab accepts when it trusts their roots.
 
 var (
 	// oidSpcStatementType and oidSpcIndividualCodeSigning: the signed attribute saying the
@@ -65,6 +65,11 @@ type Signer struct {
 // signed cabinet (one whose header reserve holds an Authenticode signature record) has its
 // signature replaced. Other cabinets with a header reserve, multi-volume cabinets and
 // malformed input are refused with an error. cab is not modified.
+//
+// The signed attributes are contentType, messageDigest, SpcStatementType (individual code
+// signing), an empty SpcSpOpusInfo and signingTime (the current time; Authenticode ignores
+// it). ctx is handed to the Timestamper; SignCab itself only checks it before signing and
+// after timestamping.
 func SignCab(ctx context.Context, cab []byte, s Signer) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("signing cabinet: %w", err)
