@@ -33,6 +33,8 @@ type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
+func novCabPath() string { return testutil.NovCab }
+
 // startSim starts a simulator over the Nov-2024 cab with a control listener, closed at the
 // end of the test.
 func startSim(t testing.TB) *Sim {

@@ -23,6 +23,7 @@ type parsedRelease struct {
 	hosts    map[string]trustlist.AIKHost
 	names    []string          // sorted host names
 	files    map[string][]byte // AIK CA members, by path
+	newest   map[string]string // host -> path of its parseable certificate with the latest NotAfter
 	rootDER  []byte            // Microsoft/RootCA's TPM root, nil if the release has none
 	aikCerts sync.Map          // host -> aikCert
 }
@@ -65,10 +66,16 @@ func parseRelease(ctx context.Context, data []byte) (*parsedRelease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trust list: %w", err)
 	}
-	r = &parsedRelease{sha256: key, hosts: map[string]trustlist.AIKHost{}, files: map[string][]byte{}}
+	r = &parsedRelease{sha256: key, hosts: map[string]trustlist.AIKHost{}, files: map[string][]byte{}, newest: map[string]string{}}
 	for _, h := range snap.AIKHosts {
 		r.hosts[h.Host] = h
 		r.names = append(r.names, h.Host)
+		var best time.Time
+		for _, p := range h.Files {
+			if m, ok := snap.Member(p); ok && m.Cert != nil && (r.newest[h.Host] == "" || m.Cert.NotAfter.After(best)) {
+				r.newest[h.Host], best = p, m.Cert.NotAfter
+			}
+		}
 	}
 	for _, f := range files {
 		m, ok := snap.Member(f.Path)
@@ -110,24 +117,16 @@ func (r *parsedRelease) aikCA(host string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not in the trust list", host)
 	}
-	var best aikCert
-	var bestNotAfter time.Time
-	var errs []string
-	for _, p := range h.Files {
-		c, _, err := trustlist.ParseCertificate(r.files[p])
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", p, err))
-			continue
-		}
-		if best.der == nil || c.NotAfter.After(bestNotAfter) {
-			best.der, bestNotAfter = c.Raw, c.NotAfter
-		}
+	var a aikCert
+	if p := r.newest[host]; p == "" {
+		a.err = fmt.Errorf("%s: none of its %d files holds a parseable certificate (%s)", host, len(h.Files), strings.Join(h.Files, ", "))
+	} else if c, _, err := trustlist.ParseCertificate(r.files[p]); err != nil {
+		a.err = fmt.Errorf("%s: %s: %w", host, p, err)
+	} else {
+		a.der = c.Raw
 	}
-	if best.der == nil {
-		best.err = fmt.Errorf("%s: no parseable AIK CA certificate among %d files: %s", host, len(h.Files), strings.Join(errs, "; "))
-	}
-	r.aikCerts.Store(host, best)
-	return best.der, best.err
+	r.aikCerts.Store(host, a)
+	return a.der, a.err
 }
 
 // publication is one release as the download host serves it.
