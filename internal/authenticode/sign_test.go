@@ -170,13 +170,16 @@ func TestSignCab(t *testing.T) {
 		}
 	})
 
-	// The header SignCab writes, field by field.
+	// The header SignCab writes, field by field; the gcab cabinet has one CFFOLDER.
 	t.Run("header", func(t *testing.T) {
 		out, err := SignCab(ctx, gcab.data, pki.ecSigner(0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		le, in := binary.LittleEndian, gcab.data
+		if n := le.Uint16(in[26:]); n != 1 {
+			t.Fatalf("gcab made %d folders, want 1", n)
+		}
 		c, cerr := parseCabinet(out)
 		if cerr != nil {
 			t.Fatal(cerr)
