@@ -139,7 +139,7 @@ func (p *AIKProber) Probe(ctx context.Context, t Target) Result {
 	defer cancel()
 
 	tr := &phaseTrace{}
-	body, err := p.get(httptrace.WithClientTrace(pctx, tr.trace()), &r, "GetCACaps", "", MaxCapsBody, false)
+	body, err := p.get(httptrace.WithClientTrace(pctx, tr.trace()), &r, "GetCACaps", "", MaxCapsBody)
 	r.Phases = tr.phases()
 	if err != nil {
 		p.fail(ctx, pctx, &r, "GetCACaps", err, tr)
@@ -153,7 +153,7 @@ func (p *AIKProber) Probe(ctx context.Context, t Target) Result {
 		return r
 	}
 
-	body, err = p.get(pctx, &r, "GetCACertChain", "default", p.maxBody(), true)
+	body, err = p.get(pctx, &r, "GetCACertChain", "default", p.maxBody())
 	if err != nil {
 		p.fail(ctx, pctx, &r, "GetCACertChain", err, nil)
 		return r
@@ -182,7 +182,7 @@ var errTooLarge = errors.New("body too large")
 // get sends one SCEP GET and reads its body within max bytes. It records the response's
 // metadata in r and sets r.Status for an HTTP-level failure (non-2xx, body over the cap); a
 // transport failure is returned as an error for [AIKProber.fail] to classify.
-func (p *AIKProber) get(ctx context.Context, r *Result, op, message string, max int64, closeConn bool) ([]byte, error) {
+func (p *AIKProber) get(ctx context.Context, r *Result, op, message string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, AIKURL(r.Host, op, message), nil)
 	if err != nil {
 		return nil, err
@@ -192,7 +192,6 @@ func (p *AIKProber) get(ctx context.Context, r *Result, op, message string, max 
 		ua = WindowsUserAgent
 	}
 	req.Header.Set("User-Agent", ua)
-	req.Close = closeConn // the last request of a probe: measure a fresh connection next time
 	client := p.Client
 	if client == nil {
 		client = http.DefaultClient

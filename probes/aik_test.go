@@ -30,7 +30,6 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/aikwatch/aikwatch/internal/netx"
-	"github.com/aikwatch/aikwatch/internal/testutil"
 	"github.com/aikwatch/aikwatch/trustlist"
 )
 
@@ -457,15 +456,7 @@ func TestProbeTransportErrors(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	data := testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab")
-	files, _, err := trustlist.ReadFiles(context.Background(), data, "nov.cab", trustlist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := trustlist.Index(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, files := nov(t).snap, nov(t).files
 	ts := TargetsFromSnapshot(s)
 	if len(ts) != len(s.AIKHosts) || len(ts) < 300 {
 		t.Fatalf("%d targets for %d hosts", len(ts), len(s.AIKHosts))
