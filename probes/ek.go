@@ -87,8 +87,9 @@ type EKService struct {
 	Name string
 	// BaseURL is the service's base URL; a known key's id is appended to it.
 	BaseURL string
-	// KnownKey, when set (and the service is Intel's or AMD's), makes the probe fetch this
-	// EK's certificate. A lab device's EK gives a real end-to-end check.
+	// KnownKey, when set, makes the probe fetch this EK's certificate from Intel's or AMD's
+	// service (a lab device's EK gives a real end-to-end check). It is ignored for Qualcomm,
+	// whose request format is not public, and refused for an unknown service name.
 	KnownKey crypto.PublicKey
 	// ExpectedCert is the DER certificate the service should return for KnownKey; when nil,
 	// any certificate for KnownKey is accepted.
@@ -135,7 +136,9 @@ func (p *EKProber) Probe(ctx context.Context, svc EKService) EKResult {
 	r := EKResult{Service: strings.ToLower(svc.Name), URL: svc.BaseURL, Mode: EKModeReachability}
 	start := time.Now()
 	defer func() { r.DurationSeconds = ekSeconds(time.Since(start)) }()
-	if svc.KnownKey != nil {
+	// Qualcomm's request format is not public: its service is only checked for reachability,
+	// whatever key is given.
+	if svc.KnownKey != nil && r.Service != EKServiceQualcomm {
 		var id string
 		var err error
 		switch r.Service {

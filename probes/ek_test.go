@@ -381,9 +381,13 @@ func TestEKProbeKnownKey(t *testing.T) {
 	if r := small.Probe(ctx, EKService{Name: "amd", BaseURL: EKAMDBaseURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusBadResponse || !strings.Contains(r.Error, "cap") {
 		t.Errorf("over cap: %+v", r)
 	}
-	// Qualcomm has no known-key scheme.
-	if r := prober.Probe(ctx, EKService{Name: "qualcomm", BaseURL: EKQualcommURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusConfigError {
+	// Qualcomm has no known-key scheme: reachability only; an unknown service has none either.
+	srv.handle(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad request", http.StatusBadRequest) })
+	if r := prober.Probe(ctx, EKService{Name: "qualcomm", BaseURL: EKQualcommURL, KnownKey: ek.cert.PublicKey}); r.Status != EKStatusReachable || r.Mode != EKModeReachability || r.HTTPStatus != 400 {
 		t.Errorf("qualcomm with a key: %+v", r)
+	}
+	if r := prober.Probe(ctx, EKService{Name: "nuvoton", BaseURL: "https://ekop.intel.com/", KnownKey: ek.cert.PublicKey}); r.Status != EKStatusConfigError {
+		t.Errorf("unknown service with a key: %+v", r)
 	}
 	served.Lock()
 	for _, s := range served.paths {

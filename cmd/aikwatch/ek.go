@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -86,6 +85,7 @@ func (c *cli) registerEk(actions map[string]func(context.Context) error) {
 		if err != nil {
 			return exitCode(2, err)
 		}
+		defer dl.CloseIdleConnections()
 		o := trustlist.Options{MaxSourceSize: *maxSize, Fetcher: &trustlist.Fetcher{Client: dl, MaxSize: *maxSize}}
 		s, files, ref, err := c.ekLoadTrustList(ctx, *src, o)
 		if err != nil {
@@ -208,7 +208,7 @@ func ekReadDir(dir string, max int64) ([]trustlist.File, error) {
 		return nil, fmt.Errorf("reading trust-list directory %s: %w", dir, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("trust-list directory %s: %w: no files", dir, errors.New("empty"))
+		return nil, fmt.Errorf("trust-list directory %s holds no files", dir)
 	}
 	return files, nil
 }
