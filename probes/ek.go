@@ -32,10 +32,13 @@ const (
 	EKUserAgent = "aikwatch-ek-probe"
 )
 
-// Names of the EK certificate services.
+// Names of the EK certificate services, as [EKService.Name] and [EKResult.Service] spell them.
 const (
-	EKServiceIntel    = "intel"
-	EKServiceAMD      = "amd"
+	// EKServiceIntel is Intel's service (Intel PTT firmware TPMs).
+	EKServiceIntel = "intel"
+	// EKServiceAMD is AMD's service (AMD fTPM).
+	EKServiceAMD = "amd"
+	// EKServiceQualcomm is Microsoft's service for Qualcomm firmware TPMs.
 	EKServiceQualcomm = "qualcomm"
 )
 

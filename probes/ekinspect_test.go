@@ -277,6 +277,16 @@ func TestEKInspectNameIDReady(t *testing.T) {
 	}
 	ekWantMessages(t, in.Warnings, "live probe of the AIK CA host skipped")
 
+	// A release that names the id under another vendor prefix: not the host Windows asks.
+	ntz := p.issue(ekCertOpts{subject: pkix.Name{CommonName: "NTZ-NAMEID-" + nameid}, ca: true}, nil)
+	other := []trustlist.File{files[0], {Path: "Microsoft/IntermediateCA/NTZ-NAMEID-" + nameid + ".cer", Data: ntz.der}}
+	s2, _ := trustlist.Index(other)
+	in = EKInspect(context.Background(), ek.der, s2, EKInspectOptions{Files: other, Now: ekTestNow})
+	if in.Ready || in.AIKHostInTrustList || !slices.Equal(in.SameIDHosts, []string{"ntz-nameid-" + nameid + trustlist.AIKHostSuffix}) {
+		t.Errorf("other vendor prefix: %+v", in)
+	}
+	ekWantMessages(t, in.Problems, "it has the same id under ntz-nameid-")
+
 	// The same certificate against the real release: no such host, no such CA.
 	nov, novFiles := ekNovRelease(t)
 	in = EKInspect(context.Background(), ek.der, nov, EKInspectOptions{Files: novFiles, Now: ekTestNow})
