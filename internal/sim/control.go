@@ -43,20 +43,7 @@ type EKState struct {
 const maxControlBody = 1 << 20
 const maxTrustListBody = 64 << 20
 
-// controlHandler serves the control API:
-//
-//	GET    /hosts              every known host with its mode, latency and request count
-//	GET    /hosts/{host}       one host
-//	PUT    /hosts/{host}       {"mode": M, "latency_ms": N}: the host's own mode ({host} "*": every host)
-//	DELETE /hosts/{host}       the host follows the defaults again
-//	GET    /defaults           {"mode": M, "latency_ms": N}
-//	PUT    /defaults           {"mode": M, "latency_ms": N}: default mode and added latency for every host
-//	GET    /trustlist          {"sha256": ..., "bytes": ..., "aik_hosts": N}
-//	PUT    /trustlist          body: cab bytes; publishes a new release
-//	GET    /eks                the generated EK certificates and their service URLs
-//	GET    /ca.pem             the simulator's CA certificate
-//
-// Errors are {"error": "..."} with status 400 (bad input) or 404 (unknown path).
+// controlHandler serves the control API described in the package documentation.
 func (s *Sim) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hosts", func(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,27 @@
 // hang, TCP reset, wrong TLS certificate) with added latency, from Go ([Sim.SetMode]), from a
 // plain-HTTP control API ([Config.ControlAddr]) or from a timed [Scenario].
 //
+// The control API (plain HTTP on [Config.ControlAddr], JSON in and out):
+//
+//	GET    /hosts              every known host with its mode, latency and request count ([HostState])
+//	GET    /hosts/{host}       one host
+//	PUT    /hosts/{host}       {"mode": M, "latency_ms": N}: the host's own mode and added latency
+//	PUT    /hosts/*            {"mode": M, "latency_ms": N}: M for every host, clearing their own modes
+//	DELETE /hosts/{host}       the host follows the defaults again
+//	GET    /defaults           {"mode": M, "latency_ms": N}
+//	PUT    /defaults           {"mode": M, "latency_ms": N}: default mode / latency added to every answer (either may be left out)
+//	GET    /trustlist          {"sha256": ..., "bytes": N, "aik_hosts": N}
+//	PUT    /trustlist          body: cab bytes; publishes a new release, answers with the hosts added and removed
+//	GET    /eks                the generated EK certificates with their service URLs and AIK hosts
+//	GET    /ca.pem             the simulator's CA certificate
+//
+// Errors are {"error": "..."} with status 400 (bad input) or 404 (unknown endpoint).
+//
+// Latency: an answer waits the default latency plus the host's own (in mode slow, 2 s when the
+// host has none); the wait ends early when the client gives up or the simulator closes. A host
+// in tls_error gets the wrong certificate on new TLS handshakes; connections already open keep
+// working.
+//
 // Some response bodies are not public and are invented here; each is marked so where it is
 // produced (GetCACaps, Intel's and AMD's error bodies, Qualcomm's service, 429 and 500 bodies,
 // the download path).

@@ -51,7 +51,7 @@ type HostState struct {
 	Override  bool   `json:"override"`   // the host has its own mode, set by SetMode
 	Known     bool   `json:"known"`      // named by the current trust list, a simulator EK CA host, or a service host
 	Kind      string `json:"kind"`       // "aik", "aik-sim" (the simulator's own EK CAs), "aik-unknown", "service"
-	Requests  int64  `json:"requests"`   // requests answered (or refused) since start
+	Requests  int64  `json:"requests"`   // requests since start, answered or not (in tls_error: handshakes)
 }
 
 // hostOverride is a host's own mode and latency.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestModeResponses(t *testing.T) {
@@ -91,14 +93,22 @@ func TestSlowTimesOut(t *testing.T) {
 }
 
 func TestHangClientDeadline(t *testing.T) {
-	s := startSim(t)
+	leaks := goleak.IgnoreCurrent()
+	s, err := New(Config{TrustList: readCab(t, novCabPath()), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.SetMode(novHost, ModeHang, 0); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+novHost+"/templates/Aik/scep?operation=GetCACaps", nil)
-	resp, err := s.Client().Do(req)
+	c := s.Client()
+	resp, err := c.Do(req)
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("hanging host answered")
@@ -106,12 +116,17 @@ func TestHangClientDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the client's deadline", err)
 	}
-	// Close (in the cleanup) must not wait for anything the client left behind; goleak checks
-	// that nothing is left.
+	// Close must not wait for anything the client left behind, and nothing may be left.
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	c.CloseIdleConnections()
+	goleak.VerifyNone(t, leaks)
 }
 
 // TestHangUntilClose: a client that never gives up is released by Close, which returns.
 func TestHangUntilClose(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
 	s, err := New(Config{TrustList: readCab(t, novCabPath()), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +160,7 @@ func TestHangUntilClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	goleak.VerifyNone(t, leaks)
 }
 
 func TestReset(t *testing.T) {
