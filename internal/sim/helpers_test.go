@@ -24,8 +24,11 @@ func readCab(t testing.TB, path string) []byte {
 	return b
 }
 
-// testLogger logs to the test at debug level.
+// testLogger logs to the test at debug level (nowhere for benchmarks).
 func testLogger(t testing.TB) *slog.Logger {
+	if _, bench := t.(*testing.B); bench {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
