@@ -26,7 +26,7 @@
 //
 // The control API (plain HTTP on [Config.ControlAddr], JSON in and out):
 //
-//	GET    /hosts              every known host with its mode, latency and request count ([HostState])
+//	GET    /hosts              every known host with its mode, latency and request count (HostState)
 //	GET    /hosts/{host}       one host
 //	PUT    /hosts/{host}       {"mode": M, "latency_ms": N}: the host's own mode and added latency
 //	PUT    /hosts/*            {"mode": M, "latency_ms": N}: M for every host, clearing their own modes

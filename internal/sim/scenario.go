@@ -47,7 +47,7 @@ type Step struct {
 	Line         int           // line of the step in the YAML source, 0 if none
 }
 
-// name identifies the step in errors: its 1-based index and, when known, its line.
+// stepName identifies the step in errors: its 1-based index and, when known, its line.
 func stepName(i int, line int) string {
 	if line > 0 {
 		return fmt.Sprintf("step %d (line %d)", i+1, line)
