@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.registerProbe(actions)
 	c.registerEk(actions)
 	c.registerSimulate(actions)
+	c.registerCheck(actions)
+	c.registerServe(actions)
 	cmd, err := c.app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "aikwatch: %v (try --help)\n", err)
