@@ -95,7 +95,9 @@ func TargetFromHost(host string) (Target, error) {
 }
 
 // AIKProber probes AIK CA hosts. The zero value is usable (http.DefaultClient and the defaults);
-// it is safe for concurrent use.
+// it is safe for concurrent use. Connections are the client's: a probe may reuse one kept alive
+// by an earlier probe of the same host (then [Phases].Reused is set and connect and TLS are 0),
+// and closing idle ones is the client owner's business (http.Client.CloseIdleConnections).
 type AIKProber struct {
 	Client    *http.Client     // nil: http.DefaultClient
 	Timeout   time.Duration    // per probe; 0: DefaultAIKTimeout

@@ -25,7 +25,7 @@ type SweepOptions struct {
 	OnResult func(Result)
 }
 
-// Sweep probes every target once with a bounded pool of workers and returns the results in
+// Sweep probes every target once with p (nil: a zero AIKProber) and a bounded pool of workers and returns the results in
 // the order of targets. When ctx is cancelled it returns promptly: probes in flight end with
 // [StatusCancelled] and targets not yet started get StatusCancelled with the error "sweep
 // cancelled". No goroutine outlives the call.
@@ -33,6 +33,9 @@ func Sweep(ctx context.Context, p *AIKProber, targets []Target, opts SweepOption
 	results := make([]Result, len(targets))
 	if len(targets) == 0 {
 		return results
+	}
+	if p == nil {
+		p = &AIKProber{}
 	}
 	n := opts.Concurrency
 	if n <= 0 {
