@@ -111,18 +111,25 @@ func ReadSource(ctx context.Context, source string, opts Options) ([]byte, error
 // FromBytes reads, verifies and indexes a release held in memory; name is used in errors and to
 // help identify the archive format.
 func FromBytes(ctx context.Context, data []byte, name string, opts Options) (*Snapshot, error) {
+	s, _, err := FromBytesWithFiles(ctx, data, name, opts)
+	return s, err
+}
+
+// FromBytesWithFiles is [FromBytes] that also returns the members' bytes (the snapshot keeps
+// metadata only), for callers that check certificates further.
+func FromBytesWithFiles(ctx context.Context, data []byte, name string, opts Options) (*Snapshot, []File, error) {
 	var sigc chan authenticode.Result
 	if isCab(data) {
 		sigc = make(chan authenticode.Result, 1)
 		go func() { sigc <- authenticode.VerifyCab(data, opts.roots()) }()
 	}
-	s, format, err := readIndex(ctx, data, name, opts)
+	s, files, format, err := readIndex(ctx, data, name, opts)
 	var sig authenticode.Result
 	if sigc != nil {
 		sig = <-sigc
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sum := sha256.Sum256(data)
 	s.SHA256, s.Size, s.Source, s.Format = hex.EncodeToString(sum[:]), int64(len(data)), name, format
@@ -132,28 +139,28 @@ func FromBytes(ctx context.Context, data []byte, name string, opts Options) (*Sn
 		s.Signature = Signature{Status: SignatureUnsigned, Reason: "not_a_cab",
 			Detail: fmt.Sprintf("a %s archive carries no Authenticode signature", format)}
 	}
-	return s, nil
+	return s, files, nil
 }
 
 // readIndex extracts and indexes a release held in memory and names its format.
-func readIndex(ctx context.Context, data []byte, name string, opts Options) (*Snapshot, string, error) {
+func readIndex(ctx context.Context, data []byte, name string, opts Options) (*Snapshot, []File, string, error) {
 	if int64(len(data)) > opts.maxSize() {
-		return nil, "", fmt.Errorf("%d bytes is over the %d-byte limit for a trust list", len(data), opts.maxSize())
+		return nil, nil, "", fmt.Errorf("%d bytes is over the %d-byte limit for a trust list", len(data), opts.maxSize())
 	}
 	format, err := Sniff(ctx, data, name)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if format == "cab" {
-		s, err := indexCab(ctx, data, opts.limits())
-		return s, format, err
+		s, files, err := indexCab(ctx, data, opts.limits())
+		return s, files, format, err
 	}
 	files, format, err := extractArchive(ctx, data, name, opts)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	s, err := Index(files)
-	return s, format, err
+	return s, files, format, err
 }
 
 // VerifySignature checks the Authenticode signature of a release held in memory; anything
@@ -234,17 +241,17 @@ func walkCab(ctx context.Context, data []byte, lim cab.Limits, start func(n int)
 
 // indexCab extracts and indexes a cab at once: members are indexed on the other cores while
 // the folder is still being decompressed.
-func indexCab(ctx context.Context, data []byte, lim cab.Limits) (*Snapshot, error) {
+func indexCab(ctx context.Context, data []byte, lim cab.Limits) (*Snapshot, []File, error) {
 	var x *indexer
 	err := walkCab(ctx, data, lim, func(n int) { x = newIndexer(n) }, func(f File) error { return x.add(f) })
 	if x == nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, ferr := x.finish() // always, so that no worker is left behind
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s, ferr
+	return s, x.buf[:x.n], ferr
 }
 
 func signatureOf(r authenticode.Result) Signature {
