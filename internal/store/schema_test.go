@@ -84,7 +84,7 @@ func TestOpenRefusesOtherFiles(t *testing.T) {
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.db")
 	os.WriteFile(garbage, []byte(strings.Repeat("not a bolt file\n", 1000)), 0o600)
-	if _, err := Open(garbage, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), garbage) {
+	if _, err := Open(garbage, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), garbage) || !strings.Contains(err.Error(), "not a bbolt database") {
 		t.Errorf("opening a non-bbolt file: %v; want an error naming it", err)
 	}
 

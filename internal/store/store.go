@@ -129,6 +129,9 @@ func Open(path string, o Options) (*Store, error) {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store %s: %w (waited %s for the file lock; is another aikwatch running on this data directory?)", path, ErrLocked, o.Timeout)
 		}
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+			return nil, fmt.Errorf("store %s: not a bbolt database, or a damaged one: %w", path, err)
+		}
 		return nil, fmt.Errorf("store %s: open: %w", path, err)
 	}
 	s := &Store{db: db, path: path, opts: o, log: log}
