@@ -307,31 +307,30 @@ func buildRoots(c TrustListConfig, override *authenticode.Roots) (authenticode.R
 	if !c.ExtraRoots {
 		return r, nil
 	}
-	def := authenticode.DefaultRoots()
-	merge := func(base *x509.CertPool, files []string) (*x509.CertPool, error) {
-		p := base.Clone()
+	read := func(files []string) ([]*x509.Certificate, error) {
+		var out []*x509.Certificate
 		for _, f := range files {
 			b, err := os.ReadFile(f)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("trust-list roots: %w", err)
 			}
 			certs, err := authenticode.ParseCertificates(b)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
+				return nil, fmt.Errorf("trust-list roots: %s: %w", f, err)
 			}
-			for _, c := range certs {
-				p.AddCert(c)
-			}
+			out = append(out, certs...)
 		}
-		return p, nil
+		return out, nil
 	}
-	if r.CodeSigning, err = merge(def.CodeSigning, c.CodeSigningRoots); err != nil {
-		return r, fmt.Errorf("trust-list roots: %w", err)
+	cs, err := read(c.CodeSigningRoots)
+	if err != nil {
+		return r, err
 	}
-	if r.Timestamp, err = merge(def.Timestamp, c.TimestampRoots); err != nil {
-		return r, fmt.Errorf("trust-list roots: %w", err)
+	ts, err := read(c.TimestampRoots)
+	if err != nil {
+		return r, err
 	}
-	return r, nil
+	return authenticode.DefaultRoots().With(cs, ts), nil
 }
 
 // cronLogger adapts slog to robfig/cron's logger.
