@@ -64,24 +64,27 @@ func (d *Daemon) Refresh(ctx context.Context) error {
 		Members: len(snap.Members), Certificates: snap.CertificateCount(), AIKHosts: len(snap.AIKHosts), EKCAs: len(snap.EKCAs),
 	}
 	err = d.update(func(st *state.State) error {
-		if _, err := d.store.CommitRelease(rec, res.Body, diff); err != nil {
-			return err
-		}
 		st.Refresh = refreshStatus(st.Refresh, now, res, d.cfg.TrustList.URL)
-		if err := d.store.SaveRefresh(st.Refresh); err != nil {
-			return err
-		}
 		st.Release, st.ReleaseSince = snap, now
 		if diff != nil {
 			st.Changes = append([]state.ReleaseChange{{At: now, Diff: diff}}, st.Changes...)
 			st.Changes = st.Changes[:min(len(st.Changes), maxChanges)]
 		}
 		st.Hosts = d.hostSet(snap, st.Hosts)
-		if err := d.store.SaveHosts(st.Hosts); err != nil {
-			return err
+		// The release, the refresh status and the new host set: one transaction.
+		err := d.store.Update(func(tx *store.Tx) error {
+			if _, err := tx.CommitRelease(rec, res.Body, diff); err != nil {
+				return err
+			}
+			if err := tx.SaveRefresh(st.Refresh); err != nil {
+				return err
+			}
+			return tx.SaveHosts(st.Hosts)
+		})
+		if err == nil {
+			d.files.Store(&files)
 		}
-		d.files.Store(&files)
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("committing release %s: %w", sha, err)
