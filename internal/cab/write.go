@@ -17,7 +17,7 @@ import (
 )
 
 // ErrInvalidName reports a WriterFile whose name cannot be stored as a safe cabinet member
-// name (empty, absolute, containing ".." or NUL, too long, ...).
+// name (empty, absolute, containing ".." or NUL, too long, ...) or repeats an earlier name.
 var ErrInvalidName = errors.New("invalid member name")
 
 // WriterFile is one member for Write to store.
@@ -66,6 +66,8 @@ const (
 // unique and safe to extract (see ErrInvalidName); at most 65,535 files totalling at most
 // 65,535 × 32 KiB bytes fit in a cabinet (larger input fails with ErrLimit). The output
 // is assembled in memory (about the size of the compressed data) before it is written.
+// An empty list gives a cabinet with one empty folder and no files, which this package and
+// gcab read but cabextract rejects ("no files in cabinet").
 func Write(w io.Writer, files []WriterFile, opts WriteOptions) error {
 	_, err := write(w, files, opts)
 	return err
@@ -320,7 +322,7 @@ func (f *folderWriter) flush() error {
 }
 
 // deflate appends "CK" and the current block's raw DEFLATE stream, with the previous
-// block as dictionary, to out. The stream is then checked with scanDeflate: a block whose
+// block as dictionary, to out. The stream is then checked with deflateScanner: a block whose
 // dynamic Huffman codes are incomplete (which strict MSZIP decoders such as libmspack's,
 // used by cabextract, reject) is re-encoded from its LZ77 tokens with the fixed Huffman
 // codes, and a block that does not compress is stored in a single uncompressed DEFLATE
