@@ -95,12 +95,13 @@ func dosRounded(t time.Time) time.Time {
 // everything the format stores. It returns the cabinet bytes.
 func checkRoundTrip(t *testing.T, files []WriterFile, opts WriteOptions) []byte {
 	t.Helper()
-	b, _ := checkRoundTripStats(t, files, opts)
+	b, _ := checkRoundTripStats(t, files, opts, true)
 	return b
 }
 
-// checkRoundTripStats is checkRoundTrip, also returning how the blocks were encoded.
-func checkRoundTripStats(t *testing.T, files []WriterFile, opts WriteOptions) ([]byte, writeStats) {
+// checkRoundTripStats is checkRoundTrip, also returning how the blocks were encoded. With
+// scanBlocks it checks that every MSZIP block's DEFLATE stream uses only complete codes.
+func checkRoundTripStats(t *testing.T, files []WriterFile, opts WriteOptions, scanBlocks bool) ([]byte, writeStats) {
 	t.Helper()
 	var buf bytes.Buffer
 	st, err := write(&buf, files, opts)
@@ -133,7 +134,7 @@ func checkRoundTripStats(t *testing.T, files []WriterFile, opts WriteOptions) ([
 	}
 	var scan deflateScanner
 	for i, blk := range cfdataBlocks(t, c, b) {
-		if wantComp == "MSZIP" {
+		if scanBlocks && wantComp == "MSZIP" {
 			data := b[blk.off+dataFixedSize : blk.off+dataFixedSize+blk.cbData]
 			_, out, strict, err := scan.scan(data[2:], nil, false)
 			if err != nil || out != blk.cbUncomp || !strict {
@@ -323,6 +324,9 @@ func TestWriteCabextract(t *testing.T) {
 				if err != nil || !bytes.Contains(out, []byte("All done, no errors.")) {
 					t.Fatalf("cabextract -t: %v\n%s", err, out)
 				}
+				if opts.Level != 0 {
+					return // extraction is checked for the default level and "none"
+				}
 				got := cabextract(t, p)
 				if len(got) != len(cases[name]) {
 					t.Errorf("cabextract wrote %d files, want %d", len(got), len(cases[name]))
@@ -400,7 +404,8 @@ func TestWriteNovRewrite(t *testing.T) {
 	for _, f := range files {
 		total += int64(len(f.Data))
 	}
-	b, st := checkRoundTripStats(t, files, WriteOptions{})
+	// Scanning the blocks again is left to cabextract below (it is slow under -race).
+	b, st := checkRoundTripStats(t, files, WriteOptions{}, false)
 	t.Logf("blocks: %d, re-encoded with fixed codes %d, stored %d, unscannable %d", st.blocks, st.fixed, st.stored, st.scanErrors)
 	if st.scanErrors != 0 {
 		t.Errorf("%d blocks could not be scanned", st.scanErrors)
