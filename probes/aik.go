@@ -125,8 +125,8 @@ func AIKURL(host, operation, message string) string {
 
 // Probe runs GetCACaps and then, if that succeeded, GetCACertChain against t.Host, within the
 // probe timeout, without retrying, and reports what happened.
-func (p *AIKProber) Probe(ctx context.Context, t Target) Result {
-	r := Result{Host: t.Host, Vendor: t.Vendor, IDKind: t.IDKind, ID: t.ID, Fleet: t.Fleet, StartedAt: p.now().UTC()}
+func (p *AIKProber) Probe(ctx context.Context, t Target) (r Result) {
+	r = Result{Host: t.Host, Vendor: t.Vendor, IDKind: t.IDKind, ID: t.ID, Fleet: t.Fleet, StartedAt: p.now().UTC()}
 	start := time.Now()
 	defer func() { r.DurationSeconds = seconds(time.Since(start)) }()
 	if ctx.Err() != nil {

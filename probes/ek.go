@@ -135,8 +135,8 @@ type EKProber struct {
 
 // Probe checks one EK service: with a known key (Intel, AMD) it fetches that EK's certificate
 // and compares it with what is expected; otherwise it checks that the service answers at all.
-func (p *EKProber) Probe(ctx context.Context, svc EKService) EKResult {
-	r := EKResult{Service: strings.ToLower(svc.Name), URL: svc.BaseURL, Mode: EKModeReachability}
+func (p *EKProber) Probe(ctx context.Context, svc EKService) (r EKResult) {
+	r = EKResult{Service: strings.ToLower(svc.Name), URL: svc.BaseURL, Mode: EKModeReachability}
 	start := time.Now()
 	defer func() { r.DurationSeconds = ekSeconds(time.Since(start)) }()
 	// Qualcomm's request format is not public: its service is only checked for reachability,
