@@ -368,9 +368,9 @@ func (h *handler) pageData(st *state.State, now time.Time) *pageData {
 	}
 
 	d.Stats = []statView{
-		{Label: "AIK hosts answering", Value: fmt.Sprintf("%d / %d", a.HostsProbed-a.HostsFailing, a.HostsProbed), Note: unprobedNote(len(hosts) - a.HostsProbed)},
+		{Label: "AIK hosts answering", Value: ratio(a.HostsProbed-a.HostsFailing, a.HostsProbed), Note: unprobedNote(len(hosts) - a.HostsProbed)},
 		{Label: "AIK hosts failing", Value: fmt.Sprint(a.HostsFailing), Class: classIf(a.HostsFailing > 0, "v-nogo")},
-		{Label: "Vendors no-go", Value: fmt.Sprintf("%d / %d", nogoVendors, len(a.Vendors)), Class: classIf(nogoVendors > 0, "v-nogo")},
+		{Label: "Vendors no-go", Value: ratio(nogoVendors, len(a.Vendors)), Class: classIf(nogoVendors > 0, "v-nogo")},
 		{Label: "Last sweep", Value: orDash(mkStamp(st.LastSweep.Finished, now).Rel), Note: mkStamp(st.LastSweep.Finished, now).Abs},
 	}
 	if !a.FleetKnown {
@@ -669,6 +669,14 @@ func unprobedNote(n int) string {
 		return ""
 	}
 	return fmt.Sprintf("%d not probed yet", n)
+}
+
+// ratio is "n / of", or a dash when there is nothing to count.
+func ratio(n, of int) string {
+	if of == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%d / %d", n, of)
 }
 
 func classIf(b bool, class string) string {

@@ -85,7 +85,7 @@ func TestPageStates(t *testing.T) {
 	// Nothing known yet.
 	page := render(&state.State{Refresh: state.RefreshStatus{LastAttempt: fixtureNow, Error: "dial tcp: lookup go.microsoft.com: no such host", Failures: 2}})
 	for _, want := range []string{"<title>UNKNOWN · aikwatch</title>", `class="hero v-unknown"`, "cannot decide: no trust list has been read yet",
-		"No release committed yet.", "no such host", "No AIK host known yet", "No AIK host is failing.", "No EK service is watched."} {
+		"No release committed yet.", "no such host", "<dd>—</dd>", "No AIK host known yet", "No AIK host is failing.", "No EK service is watched."} {
 		if !strings.Contains(page, want) {
 			t.Errorf("empty state: the page lacks %q", want)
 		}
