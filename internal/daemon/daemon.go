@@ -67,6 +67,8 @@ type Daemon struct {
 	refreshMu sync.Mutex                       // one refresh at a time
 	sweepMu   sync.Mutex                       // one sweep at a time
 
+	refreshQueued atomic.Bool // a requested refresh is waiting or running
+
 	cron *cron.Cron
 	bg   sync.WaitGroup
 	stop context.CancelFunc
@@ -260,7 +262,13 @@ func (d *Daemon) TriggerRefresh(ctx context.Context) error {
 	if d.stop == nil {
 		return errors.New("daemon not started")
 	}
-	d.bg.Go(d.job(context.WithoutCancel(ctx), "trustlist (requested)", d.Refresh, false))
+	if !d.refreshQueued.CompareAndSwap(false, true) {
+		return nil // one is already waiting: it will see the same download
+	}
+	d.bg.Go(func() {
+		defer d.refreshQueued.Store(false)
+		d.job(context.WithoutCancel(ctx), "trustlist (requested)", d.Refresh, false)()
+	})
 	return nil
 }
 

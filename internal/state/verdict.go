@@ -266,10 +266,17 @@ func Assess(st *State, o AssessOptions) Assessment {
 		if scoped && !fleet.HasVendor(vendor) {
 			continue
 		}
+		ev := e.URL
+		if e.Last.HTTPStatus != 0 {
+			ev += fmt.Sprintf(" HTTP %d", e.Last.HTTPStatus)
+		}
+		if e.Last.Error != "" {
+			ev += " " + e.Last.Error
+		}
 		add(Reason{Verdict: Degraded, Vendor: vendor, Fleet: fleet.HasVendor(vendor), Since: e.Since,
-			Message:  fmt.Sprintf("the %s fTPM EK certificate service is failing (%s)", e.Name, e.Last.Status),
+			Message:  fmt.Sprintf("the %s fTPM EK certificate service is failing (%s)", ekServiceTitle(e.Name), e.Last.Status),
 			Action:   "devices with a firmware TPM that have no EK certificate yet cannot fetch one; devices that already have one are not affected",
-			Evidence: strings.TrimSpace(fmt.Sprintf("%s HTTP %d %s", e.URL, e.Last.HTTPStatus, e.Last.Error))})
+			Evidence: ev})
 		verdict = verdict.Worse(Degraded)
 	}
 	for _, c := range st.EKCAs {
@@ -371,6 +378,18 @@ func summary(a Assessment) string {
 		s += "; " + a.Reasons[0].Message
 	}
 	return s
+}
+
+func ekServiceTitle(name string) string {
+	switch strings.ToLower(name) {
+	case "intel":
+		return "Intel"
+	case "amd":
+		return "AMD"
+	case "qualcomm":
+		return "Qualcomm"
+	}
+	return name
 }
 
 func ekServiceVendor(name string) string {
