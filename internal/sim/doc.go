@@ -20,9 +20,21 @@
 //   - Intel's and AMD's EK certificate services for the EK keys the simulator generated
 //     ([Sim.EKs]), and a reachability-only stand-in for Qualcomm's.
 //
+// Releases: the simulator serves the cab it is given ([Config.TrustList], [Sim.Publish]) as is,
+// or, when given none, a small release it generates in Microsoft's layout ([Sim.DefaultRelease]:
+// vendor EK CAs, AIK CAs named and issued like the real ones, version.txt). It has its own
+// Authenticode code-signing and RFC 3161 timestamp roots ([Sim.SigningRootsPEM]) and signs the
+// releases it builds: [Sim.BuildRelease] for any set of files, [Sim.WithdrawRelease] for the
+// published release minus some AIK hosts' certificates with a "Removed the following AIK
+// Certificates" entry in version.txt. A verifier that trusts those roots finds them valid;
+// one that trusts only Microsoft's finds them invalid (untrusted_chain).
+//
 // Every host can be switched at run time to a failure [Mode] (withdrawn, 400, 500, 429, slow,
 // hang, TCP reset, wrong TLS certificate) with added latency, from Go ([Sim.SetMode]), from a
-// plain-HTTP control API ([Config.ControlAddr]) or from a timed [Scenario].
+// plain-HTTP control API ([Config.ControlAddr]) or from a timed [Scenario], whose steps set
+// modes (host:, defaults:), publish a cab (publish:) or publish a signed release withdrawing
+// AIK hosts (withdraw_release: [host, ...], with an optional date: 2026-11-23 for its
+// version.txt entry).
 //
 // The control API (plain HTTP on [Config.ControlAddr], JSON in and out):
 //

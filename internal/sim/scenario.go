@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/aikwatch/aikwatch/trustlist"
 )
 
 // Scenario is a timed list of changes to the simulated world, run by [Sim.RunScenario].
@@ -30,12 +32,15 @@ import (
 //	    defaults: {latency_ms: 50}    # default mode and/or latency for every host
 //	  - at: 2m
 //	    publish: releases/next.cab    # relative to the scenario file
+//	  - at: 3m                        # publish the current release minus these hosts' AIK CAs,
+//	    withdraw_release: [ifx-keyid-....microsoftaik.azure.net]   # signed by the simulator
+//	    date: 2026-11-23              # optional: the version.txt entry's date (default: that day)
 type Scenario struct {
 	Steps []Step
 }
 
-// Step is one change of a [Scenario]. Exactly one of Host, Publish/PublishBytes and Defaults
-// is set.
+// Step is one change of a [Scenario]. Exactly one of Host, Publish/PublishBytes, Defaults and
+// WithdrawRelease is set.
 type Step struct {
 	At           time.Duration // when, since the scenario started
 	Host         string        // a simulated host, or "*" for every host (clearing their own modes)
@@ -44,7 +49,11 @@ type Step struct {
 	Defaults     bool          // set the default mode (when Mode is set) and latency (when LatencyMS is set)
 	Publish      string        // path of a trust list to publish
 	PublishBytes []byte        // or its bytes (from Go, or read from Publish by ParseScenarioFile)
-	Line         int           // line of the step in the YAML source, 0 if none
+	// WithdrawRelease lists AIK hosts: the step publishes [Sim.WithdrawRelease] of the release
+	// being served (and sets the simulator's own EK CA hosts among them to [ModeWithdrawn]).
+	WithdrawRelease []string
+	Date            time.Time // with WithdrawRelease: the new version.txt entry's date; zero: the day the step runs
+	Line            int       // line of the step in the YAML source, 0 if none
 }
 
 // stepName identifies the step in errors: its 1-based index and, when known, its line.
@@ -82,8 +91,14 @@ func (st Step) validate() error {
 	if st.Defaults {
 		kinds++
 	}
+	if len(st.WithdrawRelease) > 0 {
+		kinds++
+	}
 	if kinds != 1 {
-		return errors.New("want exactly one of host, publish, defaults")
+		return errors.New("want exactly one of host, publish, defaults, withdraw_release")
+	}
+	if !st.Date.IsZero() && len(st.WithdrawRelease) == 0 {
+		return errors.New("date: belongs to withdraw_release steps")
 	}
 	if st.LatencyMS != nil && *st.LatencyMS < 0 {
 		return fmt.Errorf("latency_ms: negative (%d)", *st.LatencyMS)
@@ -100,6 +115,19 @@ func (st Step) validate() error {
 		if st.Mode == "" && st.LatencyMS == nil {
 			return errors.New("defaults: give mode and/or latency_ms")
 		}
+	case len(st.WithdrawRelease) > 0:
+		if st.Mode != "" || st.LatencyMS != nil {
+			return errors.New("withdraw_release: mode and latency_ms belong to host or defaults steps")
+		}
+		for _, h := range st.WithdrawRelease {
+			n, err := trustlist.ParseAIKHost(h)
+			if err != nil {
+				return fmt.Errorf("withdraw_release: %w", err)
+			}
+			if !n.Valid() {
+				return fmt.Errorf("withdraw_release: aik host %q: id has %d hex digits, want 40", h, len(n.ID))
+			}
+		}
 	default:
 		if st.Mode != "" || st.LatencyMS != nil {
 			return errors.New("publish: mode and latency_ms belong to host or defaults steps")
@@ -111,7 +139,7 @@ func (st Step) validate() error {
 	return nil
 }
 
-var stepKeys = []string{"at", "host", "mode", "latency_ms", "publish", "defaults"}
+var stepKeys = []string{"at", "host", "mode", "latency_ms", "publish", "defaults", "withdraw_release", "date"}
 
 // ParseScenario parses and validates a YAML scenario. Errors name the step (1-based) and its
 // line. Publish paths are kept as written (see [ParseScenarioFile] to read them).
@@ -208,6 +236,22 @@ func parseStep(n *yaml.Node) (Step, error) {
 			if st.Publish == "" {
 				return st, errors.New("publish: empty path")
 			}
+		case "withdraw_release":
+			hosts, err := hostList(v)
+			if err != nil {
+				return st, err
+			}
+			st.WithdrawRelease = hosts
+		case "date":
+			var s string
+			if err := scalar(k, v, &s); err != nil {
+				return st, err
+			}
+			d, err := time.Parse(time.DateOnly, s)
+			if err != nil {
+				return st, fmt.Errorf("date: %q is not a date like 2026-11-23", s)
+			}
+			st.Date = d
 		case "defaults":
 			if v.Kind != yaml.MappingNode {
 				return st, errors.New("defaults: want a mapping like {mode: ok, latency_ms: 50}")
@@ -241,6 +285,34 @@ func parseStep(n *yaml.Node) (Step, error) {
 		return st, errors.New("at: missing (e.g. at: 30s)")
 	}
 	return st, nil
+}
+
+// hostList reads withdraw_release: a list of host names, or a single one.
+func hostList(v *yaml.Node) ([]string, error) {
+	var nodes []*yaml.Node
+	switch v.Kind {
+	case yaml.ScalarNode:
+		nodes = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		nodes = v.Content
+	default:
+		return nil, errors.New("withdraw_release: want a list of AIK host names")
+	}
+	var hosts []string
+	for _, n := range nodes {
+		var h string
+		if err := scalar("withdraw_release", n, &h); err != nil {
+			return nil, err
+		}
+		if h == "" {
+			return nil, errors.New("withdraw_release: empty host name")
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("withdraw_release: no hosts")
+	}
+	return hosts, nil
 }
 
 func scalar(key string, v *yaml.Node, out *string) error {
@@ -332,7 +404,7 @@ func (s *Sim) RunScenario(ctx context.Context, sc *Scenario) error {
 				return errors.New("scenario: simulator closed")
 			}
 		}
-		if err := s.applyStep(st); err != nil {
+		if err := s.applyStep(ctx, st); err != nil {
 			err = fmt.Errorf("scenario %s: %w", stepName(i, st.Line), err)
 			s.log.Error("scenario step failed", "err", err)
 			errs = append(errs, err)
@@ -353,13 +425,15 @@ func (st Step) describe() string {
 		return fmt.Sprintf("host %s mode=%s%s", st.Host, st.Mode, lat)
 	case st.Defaults:
 		return strings.TrimSpace(fmt.Sprintf("defaults mode=%s%s", st.Mode, lat))
+	case len(st.WithdrawRelease) > 0:
+		return "withdraw_release " + strings.Join(st.WithdrawRelease, ", ")
 	case st.Publish != "":
 		return "publish " + st.Publish
 	}
 	return fmt.Sprintf("publish %d bytes", len(st.PublishBytes))
 }
 
-func (s *Sim) applyStep(st Step) error {
+func (s *Sim) applyStep(ctx context.Context, st Step) error {
 	var lat time.Duration
 	if st.LatencyMS != nil {
 		lat = time.Duration(*st.LatencyMS) * time.Millisecond
@@ -376,6 +450,8 @@ func (s *Sim) applyStep(st Step) error {
 		}
 		s.modes.setDefaults(st.Mode, lp, false)
 		return nil
+	case len(st.WithdrawRelease) > 0:
+		return s.applyWithdraw(ctx, st.Date, st.WithdrawRelease)
 	}
 	b := st.PublishBytes
 	if b == nil {
@@ -385,4 +461,29 @@ func (s *Sim) applyStep(st Step) error {
 		}
 	}
 	return s.Publish(b)
+}
+
+// applyWithdraw publishes the current release minus the hosts' AIK CAs. The simulator's own
+// EK CA hosts, which it serves whatever the trust list says, are set to [ModeWithdrawn] so
+// that every withdrawn host answers 404.
+func (s *Sim) applyWithdraw(ctx context.Context, date time.Time, hosts []string) error {
+	b, err := s.WithdrawRelease(ctx, date, hosts...)
+	if err != nil {
+		return err
+	}
+	if err := s.Publish(b); err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		n, err := trustlist.ParseAIKHost(h)
+		if err != nil {
+			return err // not reached: WithdrawRelease parsed it
+		}
+		if _, own := s.simBundles[n.Host()]; own {
+			if err := s.SetMode(n.Host(), ModeWithdrawn, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

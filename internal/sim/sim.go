@@ -34,7 +34,7 @@ const DownloadPath = "/download/7/b/6/7b6a1e42-5d4c-4e29-9d9a-2f3c1ad8e0f7/Trust
 type Config struct {
 	Addr        string       // HTTPS listen address, default "127.0.0.1:0"
 	ControlAddr string       // control API listen address (plain HTTP); "" = no control listener
-	TrustList   []byte       // the trust list to publish first: cab bytes (or an archive the trustlist package reads); required
+	TrustList   []byte       // the trust list to publish first: cab bytes (or an archive the trustlist package reads); empty: the generated [Sim.DefaultRelease]
 	Logger      *slog.Logger // default: discard
 }
 
@@ -48,6 +48,10 @@ type Sim struct {
 	ra    [2][]byte
 	certs *certStore
 	modes *modeTable
+
+	signing  *signingPKI // signs the releases the simulator builds
+	defRelMu sync.Mutex
+	defRel   []byte // the generated default release, once built
 
 	eks        []ekMaterial
 	simBundles map[string][]byte // the simulator's own AIK hosts -> GetCACertChain answer
@@ -69,14 +73,12 @@ type Sim struct {
 	inflight sync.WaitGroup
 }
 
-// New generates the simulator's CA, RA and EK material and parses the trust list. It does not
-// listen yet: see [Sim.Start].
+// New generates the simulator's CA, RA, EK and release-signing material and parses the trust
+// list (generating [Sim.DefaultRelease] when none is given). It does not listen yet: see
+// [Sim.Start].
 func New(cfg Config) (*Sim, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
-	}
-	if len(cfg.TrustList) == 0 {
-		return nil, errors.New("sim: Config.TrustList is empty: give the trust list's cab bytes")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -130,7 +132,16 @@ func New(cfg Config) (*Sim, error) {
 			s.amdIDs[m.ek.ID] = m
 		}
 	}
-	if err := s.Publish(cfg.TrustList); err != nil {
+	if s.signing, err = newSigningPKI(); err != nil {
+		return nil, fmt.Errorf("sim: release signing: %w", err)
+	}
+	first := cfg.TrustList
+	if len(first) == 0 {
+		if first, err = s.DefaultRelease(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Publish(first); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	return s, nil
