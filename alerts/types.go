@@ -40,6 +40,9 @@ type Alert struct {
 	Resolved time.Time         `json:"resolved,omitzero"` // when it resolved
 	Notified time.Time         `json:"notified,omitzero"` // last notification enqueued (for repeats)
 	Count    int               `json:"consecutive"`       // consecutive evaluations the condition held
+	// SilencedBy is the ID of the silence that mutes the alert, "" if none: a silenced alert
+	// still changes state but sends nothing.
+	SilencedBy string `json:"silenced_by,omitempty"`
 }
 
 // State is an alert's lifecycle state.
