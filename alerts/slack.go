@@ -464,9 +464,13 @@ func (s *Slack) slackDeliverWebhook(ctx context.Context, n Notification) (Delive
 	}
 }
 
-// slackBodyExcerpt makes one printable line of an error body.
+// slackBodyExcerpt makes one printable line of an error body (Slack's reason, such as
+// no_service); an HTML error page is only named.
 func slackBodyExcerpt(b []byte) string {
 	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
+	if strings.HasPrefix(s, "<") {
+		return "(an HTML error page)"
+	}
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1

@@ -186,12 +186,15 @@ func (s *Server) fault(endpoint string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// hang blocks until the client gives up or the server closes.
+// hang blocks until the client gives up or the server closes, then drops the connection
+// without an answer: returning normally would send an empty 200, which a client whose
+// cancellation raced with it could take for Slack's reply.
 func (s *Server) hang(r *http.Request) {
 	select {
 	case <-r.Context().Done():
 	case <-s.closing:
 	}
+	panic(http.ErrAbortHandler)
 }
 
 // post records m, giving it the next ts; the caller holds no lock.

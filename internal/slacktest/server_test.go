@@ -314,19 +314,42 @@ func mustForm(t *testing.T, u string, form url.Values) *http.Request {
 func TestHangUntilClientGivesUp(t *testing.T) {
 	s := start(t)
 	s.Fail(1, Hang())
-	s.FailOn(EndpointWebhook, 1, AcceptThenHang())
-	for _, u := range []string{s.APIURL() + EndpointPostMessage, s.WebhookURL()} {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(`{"text":"x"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+s.Token())
-		_, err := s.Client().Do(req)
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s: err = %v, want the client's deadline", u, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.APIURL()+EndpointPostMessage, strings.NewReader(`{"channel":"C123","text":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Token())
+	if _, err := s.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the client's deadline", err)
 	}
-	// AcceptThenHang recorded the webhook message although nobody got an answer.
+	if len(s.Messages()) != 0 {
+		t.Error("a hanging post was recorded")
+	}
+
+	// AcceptThenHang records the message although nobody gets an answer.
+	s.FailOn(EndpointWebhook, 1, AcceptThenHang())
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.WebhookURL(), strings.NewReader(`{"text":"x"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for deadline := time.Now().Add(20 * time.Second); len(s.Messages()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was never recorded")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v: the server answered", err)
+	}
 	if msgs := s.Messages(); len(msgs) != 1 || msgs[0].API != EndpointWebhook {
 		t.Errorf("messages %+v, want the webhook's", msgs)
 	}
