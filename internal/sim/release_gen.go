@@ -30,8 +30,16 @@ import (
 // BuildRelease writes files, in the given order, as a single-folder MSZIP cab (each member
 // dated now) and signs it with [Sim.SignRelease].
 func (s *Sim) BuildRelease(ctx context.Context, files []trustlist.File) ([]byte, error) {
+	b, err := s.buildRelease(ctx, files)
+	if err != nil {
+		return nil, fmt.Errorf("sim: build release: %w", err)
+	}
+	return b, nil
+}
+
+func (s *Sim) buildRelease(ctx context.Context, files []trustlist.File) ([]byte, error) {
 	if len(files) == 0 {
-		return nil, errors.New("sim: build release: no files")
+		return nil, errors.New("no files")
 	}
 	now := s.now()
 	wf := make([]cab.WriterFile, len(files))
@@ -40,9 +48,9 @@ func (s *Sim) BuildRelease(ctx context.Context, files []trustlist.File) ([]byte,
 	}
 	var buf bytes.Buffer
 	if err := cab.Write(&buf, wf, cab.WriteOptions{}); err != nil {
-		return nil, fmt.Errorf("sim: build release: %w", err)
+		return nil, err
 	}
-	return s.SignRelease(ctx, buf.Bytes())
+	return s.signRelease(ctx, buf.Bytes())
 }
 
 // changelogHeader is the first line of Microsoft's version.txt.
@@ -117,9 +125,9 @@ func (s *Sim) WithdrawRelease(ctx context.Context, date time.Time, hosts ...stri
 		}
 		out = append([]trustlist.File{{Path: "version.txt", Data: data}}, out...)
 	}
-	b, err := s.BuildRelease(ctx, out)
+	b, err := s.buildRelease(ctx, out)
 	if err != nil {
-		return nil, fmt.Errorf("withdraw release: %w", err)
+		return nil, fmt.Errorf("sim: withdraw release: %w", err)
 	}
 	return b, nil
 }
@@ -128,11 +136,8 @@ func (s *Sim) WithdrawRelease(ctx context.Context, date time.Time, hosts ...stri
 // files named. The "last updated on" line is moved up to the new entry; the old head date
 // stays where it is and so becomes the date line of the next entry.
 func withdrawChangelog(old []byte, date time.Time, removed []string) ([]byte, error) {
-	if len(old) > 0 {
-		cl, err := changelog.Parse(old)
-		if err != nil {
-			return nil, fmt.Errorf("version.txt: %w", err)
-		}
+	// A version.txt the parser cannot read gets the entry all the same, unchecked.
+	if cl, err := changelog.Parse(old); err == nil && len(old) > 0 {
 		day := time.Date(date.Year(), date.Month(), date.Day(), 0, 0, 0, 0, time.UTC)
 		if !cl.LastUpdated.IsZero() && day.Before(cl.LastUpdated) {
 			return nil, fmt.Errorf("date %s is before the release's last update %s",
@@ -187,8 +192,9 @@ func withdrawChangelog(old []byte, date time.Time, removed []string) ([]byte, er
 // AMD, NTC, STM) plus the simulator's own EK CAs (see [Sim.EKs]), and for each EK issuing CA
 // the AIK CA certificates of its AIK host, issued by that root and named as the real ones
 // ([REGION-]VENDOR-KEYID|NAMEID-hex[_2|_new].cer, PEM, subject CN the name in upper case).
-// The generated vendors' host names are the same in every run. It is signed with
-// [Sim.SignRelease].
+// The generated vendors' host names are the same in every run (for scenarios), e.g.
+// ifx-keyid-e78d1045f36d2e1efd6e48d91ff44f3c11531c5c.microsoftaik.azure.net, which has a
+// global, three regional and one "_2" AIK CA file. It is signed with [Sim.SignRelease].
 func (s *Sim) DefaultRelease(ctx context.Context) ([]byte, error) {
 	s.defRelMu.Lock()
 	defer s.defRelMu.Unlock()
@@ -199,9 +205,9 @@ func (s *Sim) DefaultRelease(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: default release: %w", err)
 	}
-	b, err := s.BuildRelease(ctx, files)
+	b, err := s.buildRelease(ctx, files)
 	if err != nil {
-		return nil, fmt.Errorf("default release: %w", err)
+		return nil, fmt.Errorf("sim: default release: %w", err)
 	}
 	s.defRel = b
 	return b, nil

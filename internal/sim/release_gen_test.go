@@ -209,7 +209,11 @@ func TestDefaultRelease(t *testing.T) {
 		}
 	}
 
-	// The generated vendors' host names are the same for every simulator.
+	// The generated vendors' host names are the same in every run, as documented.
+	if h, ok := snap.AIKHost("ifx-keyid-e78d1045f36d2e1efd6e48d91ff44f3c11531c5c.microsoftaik.azure.net"); !ok || len(h.Files) != 5 || len(h.Regions) != 3 {
+		t.Errorf("the documented IFX host: %+v", h)
+	}
+	// ... and so for every simulator.
 	s2, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -122,6 +122,14 @@ func (s *Sim) SigningRoots() authenticode.Roots {
 // the simulator's code-signing certificate and timestamped by its timestamp authority at the
 // current time. An existing signature is replaced.
 func (s *Sim) SignRelease(ctx context.Context, cab []byte) ([]byte, error) {
+	b, err := s.signRelease(ctx, cab)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	return b, nil
+}
+
+func (s *Sim) signRelease(ctx context.Context, cab []byte) ([]byte, error) {
 	p := s.signing
 	out, err := authenticode.SignCab(ctx, cab, authenticode.Signer{
 		Certificate: p.signer.cert,
@@ -130,7 +138,7 @@ func (s *Sim) SignRelease(ctx context.Context, cab []byte) ([]byte, error) {
 		Timestamper: authenticode.LocalTimestamper(p.tsa.cert, p.tsa.key, nil, s.now),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sim: signing release: %w", err)
+		return nil, err // "signing cabinet: ..."
 	}
 	return out, nil
 }
