@@ -282,7 +282,8 @@ func (e *ekTLSServer) handle(h http.HandlerFunc) {
 }
 
 func TestEKProbeKnownKey(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	ignore := goleak.IgnoreCurrent() // the goroutines before the test, not at its end
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	srv := newEKTLSServer(t, "ekop.intel.com", "ftpm.amd.com", "ekcert.spserv.microsoft.com")
 	p := &ekPKI{t: t}
 	root := p.issue(ekCertOpts{subject: pkix.Name{CommonName: "EK CA"}, ca: true}, nil)
@@ -408,7 +409,8 @@ func mustURL(t *testing.T, f func(crypto.PublicKey) (string, error), pub crypto.
 }
 
 func TestEKProbeReachability(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	ignore := goleak.IgnoreCurrent() // the goroutines before the test, not at its end
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	srv := newEKTLSServer(t, "ekop.intel.com", "ftpm.amd.com", "ekcert.spserv.microsoft.com")
 	srv.handle(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Host {
@@ -434,7 +436,8 @@ func TestEKProbeReachability(t *testing.T) {
 }
 
 func TestEKProbeFailures(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	ignore := goleak.IgnoreCurrent() // the goroutines before the test, not at its end
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	srv := newEKTLSServer(t, "ekop.intel.com")
 	release := make(chan struct{})
 	srv.handle(func(w http.ResponseWriter, r *http.Request) {
@@ -509,7 +512,8 @@ func TestEKProbeFailures(t *testing.T) {
 // TestEKProbeSim probes the simulator's Intel and AMD EK certificate services with the EKs it
 // generated, and its Qualcomm service for reachability.
 func TestEKProbeSim(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	ignore := goleak.IgnoreCurrent() // the goroutines before the test, not at its end
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	cab, err := os.ReadFile(testutil.NovCab)
 	if err != nil {
 		t.Fatal(err)
