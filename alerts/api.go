@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,17 +56,33 @@ type OutboxSummary struct {
 // maxRequestBody bounds a request body of the API.
 const maxRequestBody = 64 << 10
 
+// crossOrigin refuses cross-site browser requests to the endpoints that change silences, so
+// that a web page cannot silence alerts through a browser that can reach the daemon.
+var crossOrigin = http.NewCrossOriginProtection()
+
+// guarded refuses cross-origin browser requests, then calls fn.
+func guarded(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := crossOrigin.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+			return
+		}
+		fn(w, r)
+	}
+}
+
 // Handler serves the alerts API (JSON; errors are {"error": "..."}):
 //
 //	GET    /api/v1/alerts          firing, pending and recently resolved alerts; ?state=firing,pending and ?rule=… filter
 //	GET    /api/v1/alerts/rules    the rules
 //	GET    /api/v1/silences        the silences in force
-//	POST   /api/v1/silences        add one (SilenceRequest); answers 201 with the Silence
+//	POST   /api/v1/silences        add one (SilenceRequest, application/json); answers 201 with the Silence
 //	DELETE /api/v1/silences/{id}   remove one; 204, 404 if unknown, 409 if from the configuration
 //	GET    /api/v1/outbox          the notification outbox (pending, delivered, failed)
 //
 // Mount it for those paths in front of the daemon's handler. Authentication, if any, is the
-// web server's (exporter-toolkit's web configuration).
+// web server's (exporter-toolkit's web configuration); cross-origin browser requests to POST
+// and DELETE are refused.
 func (e *Engine) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathAlerts, e.serveAlerts)
@@ -73,8 +90,8 @@ func (e *Engine) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"rules": Rules()})
 	})
 	mux.HandleFunc("GET "+PathSilences, e.serveSilences)
-	mux.HandleFunc("POST "+PathSilences, e.serveAddSilence)
-	mux.HandleFunc("DELETE "+PathSilences+"/{id}", e.serveDeleteSilence)
+	mux.HandleFunc("POST "+PathSilences, guarded(e.serveAddSilence))
+	mux.HandleFunc("DELETE "+PathSilences+"/{id}", guarded(e.serveDeleteSilence))
 	mux.HandleFunc("GET "+PathOutbox, e.serveOutbox)
 	for _, p := range []string{PathAlerts, PathRules, PathSilences, PathSilences + "/{id}", PathOutbox} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +147,10 @@ func (e *Engine) serveSilences(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) serveAddSilence(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "send the silence as JSON (Content-Type: application/json)")
+		return
+	}
 	var req SilenceRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
