@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// goalMs is the issue's latency goal for /metrics and the API (p99, milliseconds), and
+// goalRSSMB its steady-RSS goal.
+const (
+	goalMs    = 20
+	goalRSSMB = 80
+)
+
+// markdown writes the results as the table BENCHMARKS.md shows.
+func (r *Result) markdown(w io.Writer) {
+	fmt.Fprintf(w, "| phase | endpoint | requests | errors | answer KB | p50 ms | p90 ms | p99 ms | max ms | p99 ≤ %d ms |\n", goalMs)
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, s := range r.Stats {
+		verdict := "met"
+		if s.P99 > goalMs || s.Errors > 0 {
+			verdict = "**MISSED**"
+		}
+		fmt.Fprintf(w, "| %s | `%s` | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n",
+			s.Phase, s.Path, s.Count, s.Errors, float64(s.Bytes)/1024, s.P50, s.P90, s.P99, s.Max, verdict)
+	}
+	fmt.Fprintln(w)
+	if len(r.PhaseSummaries) > 0 {
+		fmt.Fprintf(w, "| phase | seconds | daemon CPU %% of a core | steady RSS MB (median of its last %s) | max RSS MB | sweeps completed |\n", r.Steady)
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		for _, p := range r.PhaseSummaries {
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.1f | %.1f | %d |\n", p.Phase, p.Seconds, p.DaemonCPU, p.SteadyRSSMB, p.MaxRSSMB, p.Sweeps)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.RSSSamples > 0 {
+		verdict := "met"
+		if r.SteadyRSSMB > goalRSSMB {
+			verdict = "**MISSED**"
+		}
+		fmt.Fprintf(w, "- daemon RSS: %.1f MB idle before the load; steady %.1f MB (median of the run's last %s; goal ≤ %d MB: %s), "+
+			"highest of %d one-second samples %.1f MB, peak since start (VmHWM) %.1f MB\n",
+			r.IdleRSSMB, r.SteadyRSSMB, r.Steady, goalRSSMB, verdict, r.RSSSamples, r.MaxSampledMB, r.PeakRSSMB)
+	}
+	fmt.Fprintf(w, "- series on /metrics: %d\n", r.Series)
+	fmt.Fprintf(w, "- sweeps completed during the load: %d (durations s: %s)\n", r.Sweeps, strings.Join(r.SweepSeconds, ", "))
+	fmt.Fprintf(w, "- load average before / after: %s / %s on %d cores\n", r.LoadAvgBefore, r.LoadAvgAfter, r.Cores)
+	for _, s := range r.Stats {
+		if s.FirstError != "" {
+			fmt.Fprintf(w, "- first error on %s `%s`: %s\n", s.Phase, s.Path, s.FirstError)
+		}
+	}
+}
