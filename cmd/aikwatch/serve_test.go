@@ -96,14 +96,14 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, "the first full state (/-/ready)", 30*time.Second, func() bool { code, _ := get(t, base+"/-/ready"); return code == 200 })
+	waitFor(t, "the first full state (/-/ready)", 60*time.Second, func() bool { code, _ := get(t, base+"/-/ready"); return code == 200 })
 	t.Logf("first full state after %s", time.Since(start).Round(time.Millisecond))
 
 	if err := s.SetMode(e2eHost, sim.ModeWithdrawn, 0); err != nil {
 		t.Fatal(err)
 	}
 	switched := time.Now()
-	waitFor(t, "the withdrawn host in /metrics", 15*time.Second, func() bool {
+	waitFor(t, "the withdrawn host in /metrics", 60*time.Second, func() bool {
 		_, m := get(t, base+"/metrics")
 		return strings.Contains(m, `host="`+e2eHost+`"`) && strings.Contains(m, `status="withdrawn"`)
 	})
@@ -134,7 +134,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitFor(t, "the new release in /api/v1/trustlist/history", 15*time.Second, func() bool {
+	waitFor(t, "the new release in /api/v1/trustlist/history", 60*time.Second, func() bool {
 		_, body := get(t, base+"/api/v1/trustlist/history")
 		var h struct {
 			Releases []map[string]any `json:"releases"`
@@ -157,7 +157,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitFor(t, "the refusal in /api/v1/trustlist", 15*time.Second, func() bool {
+	waitFor(t, "the refusal in /api/v1/trustlist", 60*time.Second, func() bool {
 		_, body := get(t, base+"/api/v1/trustlist")
 		return strings.Contains(body, "refused") && strings.Contains(body, "2024-06-11")
 	})

@@ -67,7 +67,7 @@ type Daemon struct {
 	refreshMu sync.Mutex                       // one refresh at a time
 	sweepMu   sync.Mutex                       // one sweep at a time
 
-	refreshQueued atomic.Bool // a requested refresh is waiting or running
+	refreshReq chan struct{} // requested refreshes: one may wait while another runs
 
 	cron *cron.Cron
 	bg   sync.WaitGroup
@@ -79,7 +79,7 @@ func New(cfg Config, o Options) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: o.Logger, now: o.Now, onChange: o.OnChange}
+	d := &Daemon{cfg: cfg, log: o.Logger, now: o.Now, onChange: o.OnChange, refreshReq: make(chan struct{}, 1)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -202,6 +202,16 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	d.cron.Start()
+	d.bg.Go(func() { // requested refreshes, one at a time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.refreshReq:
+				d.job(ctx, "trustlist (requested)", d.Refresh, false)()
+			}
+		}
+	})
 	d.bg.Go(func() {
 		// The first full state: the trust list first (the sweep needs its hosts), then the rest.
 		d.job(ctx, "trustlist", d.Refresh, false)()
@@ -256,19 +266,16 @@ func (d *Daemon) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// TriggerRefresh starts a trust-list refresh (followed by a sweep when the release changed)
-// in the background, as `POST /api/v1/refresh` asks.
+// TriggerRefresh asks for a trust-list refresh (followed by a sweep when the release changed)
+// in the background, as `POST /api/v1/refresh` does. Requests made while one waits coalesce.
 func (d *Daemon) TriggerRefresh(ctx context.Context) error {
 	if d.stop == nil {
 		return errors.New("daemon not started")
 	}
-	if !d.refreshQueued.CompareAndSwap(false, true) {
-		return nil // one is already waiting: it will see the same download
+	select {
+	case d.refreshReq <- struct{}{}:
+	default: // one is already waiting: it will download after the running one
 	}
-	d.bg.Go(func() {
-		defer d.refreshQueued.Store(false)
-		d.job(context.WithoutCancel(ctx), "trustlist (requested)", d.Refresh, false)()
-	})
 	return nil
 }
 

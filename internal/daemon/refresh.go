@@ -18,6 +18,22 @@ import (
 // one stays in force and the refusal is recorded. After a new release the EK CAs are checked
 // and the hosts swept.
 func (d *Daemon) Refresh(ctx context.Context) error {
+	changed, err := d.refresh(ctx)
+	if err != nil || !changed {
+		return err
+	}
+	if err := d.CheckEKCAs(ctx); err != nil {
+		d.log.Warn("EK CA check after a new release failed", "err", err)
+	}
+	if err := d.Sweep(ctx); err != nil {
+		d.log.Warn("sweep after a new release failed", "err", err)
+	}
+	return nil
+}
+
+// refresh downloads and, when it is new and good, commits a release. It reports whether a
+// release replaced another (not the first one: Start checks and sweeps after it anyway).
+func (d *Daemon) refresh(ctx context.Context) (bool, error) {
 	d.refreshMu.Lock()
 	defer d.refreshMu.Unlock()
 	cur := d.State()
@@ -30,28 +46,28 @@ func (d *Daemon) Refresh(ctx context.Context) error {
 	res, ferr := fetcher.Fetch(ctx, d.cfg.TrustList.URL, etag, lm)
 	if ferr != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
-		return d.refreshFailed(now, ferr, nil)
+		return false, d.refreshFailed(now, ferr, nil)
 	}
 	if res.NotModified {
-		return d.refreshOK(now, res, false)
+		return false, d.refreshOK(now, res)
 	}
 	sum := sha256.Sum256(res.Body)
 	sha := hex.EncodeToString(sum[:])
 	if cur.Release != nil && cur.Release.SHA256 == sha {
-		return d.refreshOK(now, res, false)
+		return false, d.refreshOK(now, res)
 	}
 	snap, files, err := d.index(ctx, res.Body, res.FinalURL)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
-		return d.refreshFailed(now, err, &state.Refusal{At: now, SHA256: sha, Reason: "not readable: " + err.Error()})
+		return false, d.refreshFailed(now, err, &state.Refusal{At: now, SHA256: sha, Reason: "not readable: " + err.Error()})
 	}
 	if snap.Signature.Status != trustlist.SignatureValid {
 		reason := fmt.Sprintf("signature %s (%s): %s", snap.Signature.Status, snap.Signature.Reason, snap.Signature.Detail)
-		return d.refreshFailed(now, errors.New(reason), &state.Refusal{At: now, SHA256: sha, Reason: reason})
+		return false, d.refreshFailed(now, errors.New(reason), &state.Refusal{At: now, SHA256: sha, Reason: reason})
 	}
 
 	var diff *trustlist.Diff
@@ -87,19 +103,11 @@ func (d *Daemon) Refresh(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("committing release %s: %w", sha, err)
+		return false, fmt.Errorf("committing release %s: %w", sha, err)
 	}
 	d.log.Info("new trust-list release committed", "sha256", sha, "version_date", trustlist.DateString(snap.VersionDate),
 		"aik_hosts", len(snap.AIKHosts), "withdrawn", diffLen(diff, func(x *trustlist.Diff) int { return len(x.AIKHostsWithdrawn) }))
-	if cur.Release != nil { // the first release is followed by Start's own sweep and checks
-		if err := d.CheckEKCAs(ctx); err != nil {
-			d.log.Warn("EK CA check after a new release failed", "err", err)
-		}
-		if err := d.Sweep(ctx); err != nil {
-			d.log.Warn("sweep after a new release failed", "err", err)
-		}
-	}
-	return nil
+	return cur.Release != nil, nil
 }
 
 // index reads and indexes a release and keeps its members for the EK CA checks.
@@ -108,7 +116,7 @@ func (d *Daemon) index(ctx context.Context, data []byte, source string) (*trustl
 	return trustlist.FromBytesWithFiles(ctx, data, source, opts)
 }
 
-func (d *Daemon) refreshOK(now time.Time, res *trustlist.FetchResult, _ bool) error {
+func (d *Daemon) refreshOK(now time.Time, res *trustlist.FetchResult) error {
 	return d.update(func(st *state.State) error {
 		st.Refresh = refreshStatus(st.Refresh, now, res, d.cfg.TrustList.URL)
 		return d.store.SaveRefresh(st.Refresh)
