@@ -81,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.registerSimulate(actions)
 	c.registerCheck(actions)
 	c.registerServe(actions)
+	c.registerDemo(actions)
 	cmd, err := c.app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "aikwatch: %v (try --help)\n", err)
