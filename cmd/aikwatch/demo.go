@@ -23,11 +23,12 @@ func (c *cli) registerDemo(actions map[string]func(context.Context) error) {
 	wf := addWebFlags(cmd, "127.0.0.1:10944")
 	control := cmd.Flag("sim.control-address", "Listen address of the simulator's control API (inject faults: PUT /hosts/{host} {\"mode\":\"withdrawn\"}).").Default("127.0.0.1:10945").String()
 	scenario := cmd.Flag("scenario", "builtin, none, or a scenario YAML file (see internal/sim).").Default("builtin").String()
+	delay := cmd.Flag("scenario.delay", "When the built-in scenario withdraws the AIK CA at the service; the new release follows as long again after.").Default("1m").Duration()
 	sweep := cmd.Flag("sweep-interval", "How often the daemon sweeps the AIK hosts.").Default("15s").Duration()
 	dataDir := cmd.Flag("data-dir", "Data directory (default: a temporary directory, removed at exit).").String()
 	tl := cmd.Flag("trustlist", "Release the simulator starts with (default: the real Nov-2024 cab from testdata/ when present, else a generated one).").String()
 	actions[cmd.FullCommand()] = func(ctx context.Context) error {
-		return c.demo(ctx, demoOptions{web: wf, control: *control, scenario: *scenario, sweep: *sweep, dataDir: *dataDir, trustList: *tl})
+		return c.demo(ctx, demoOptions{web: wf, control: *control, scenario: *scenario, delay: *delay, sweep: *sweep, dataDir: *dataDir, trustList: *tl})
 	}
 }
 
@@ -35,6 +36,7 @@ type demoOptions struct {
 	web       *webFlags
 	control   string
 	scenario  string
+	delay     time.Duration
 	sweep     time.Duration
 	dataDir   string
 	trustList string
@@ -116,7 +118,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) error {
 	switch o.scenario {
 	case "none":
 	case "builtin":
-		sc = builtinScenario(victim)
+		sc = builtinScenario(victim, o.delay)
 	default:
 		if sc, err = sim.ParseScenarioFile(o.scenario); err != nil {
 			return exitCode(2, err)
@@ -136,7 +138,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) error {
 
 Try:
   go run ./cmd/aikwatch check --server %[1]s
-  curl -X PUT -d '{"mode":"timeout"}' %[3]s/hosts/%[4]s    # inject a fault (modes: ok withdrawn bad_request error_500 throttled slow hang reset tls_error)
+  curl -X PUT -d '{"mode":"hang"}' %[3]s/hosts/%[4]s    # inject a fault (modes: ok withdrawn bad_request error_500 throttled slow hang reset tls_error)
 `, base, s.Addr(), s.ControlURL(), victim, dir)
 		if sc != nil {
 			fmt.Fprintln(c.stdout, "\nScenario:")
@@ -155,12 +157,15 @@ Try:
 	})
 }
 
-// builtinScenario withdraws victim at the service after a minute, then publishes a release
-// without it a minute later.
-func builtinScenario(victim string) *sim.Scenario {
+// builtinScenario withdraws victim at the service after delay, then publishes a release
+// without it as long again after.
+func builtinScenario(victim string, delay time.Duration) *sim.Scenario {
+	if delay <= 0 {
+		delay = time.Minute
+	}
 	return &sim.Scenario{Steps: []sim.Step{
-		{At: time.Minute, Host: victim, Mode: sim.ModeWithdrawn},
-		{At: 2 * time.Minute, WithdrawRelease: []string{victim}},
+		{At: delay, Host: victim, Mode: sim.ModeWithdrawn},
+		{At: 2 * delay, WithdrawRelease: []string{victim}},
 	}}
 }
 
