@@ -42,8 +42,8 @@ func evalEKServiceDown(c *evalCtx) []condition {
 		ev = append(ev, line)
 		out = append(out, condition{rule: name, key: name + "/" + strings.ToLower(e.Name), group: vendor, severity: SeverityWarning,
 			fleet: c.cfg.Fleet.HasVendor(vendor), vendor: vendor, subject: e.Name + " EK certificate service",
-			summary: fmt.Sprintf("the %s fTPM EK certificate service is failing (%s, %d consecutive checks): firmware TPMs without an EK certificate cannot fetch one",
-				e.Name, e.Last.Status, e.Failures),
+			summary: fmt.Sprintf("the %s fTPM EK certificate service is failing (%s, %s): firmware TPMs without an EK certificate cannot fetch one",
+				e.Name, e.Last.Status, strings.Replace(sweeps(e.Failures), "sweep", "check", 1)),
 			evidence: ev, labels: map[string]string{"service": e.Name, "status": string(e.Last.Status)},
 			since: e.Since, count: e.Failures, firing: e.Failures >= c.cfg.ConsecutiveSweeps})
 	}

@@ -158,7 +158,7 @@ func evalEndpoint(cat, name string, sev Severity) func(c *evalCtx) []condition {
 					summary = fmt.Sprintf("the AIK CA host answers HTTP %d: devices retry and may time out (0x800705B4)", h.Last.HTTPStatus)
 				}
 			}
-			summary += fmt.Sprintf(" (%d consecutive sweeps)", cnt.Count)
+			summary += " (" + sweeps(cnt.Count) + ")"
 			out = append(out, condition{rule: name, key: name + "/" + h.Host, group: h.Vendor, severity: sev,
 				fleet: c.fleetHost(h.Host, h.Vendor), vendor: h.Vendor, host: h.Host, subject: h.Host,
 				summary: summary, evidence: probeEvidence(h.Last), labels: hostLabels(h), since: cnt.Since,
@@ -180,8 +180,8 @@ func evalSlow(c *evalCtx) []condition {
 		}
 		out = append(out, condition{rule: name, key: name + "/" + h.Host, group: h.Vendor, severity: SeverityWarning,
 			fleet: c.fleetHost(h.Host, h.Vendor), vendor: h.Vendor, host: h.Host, subject: h.Host,
-			summary: fmt.Sprintf("the AIK CA host answered in %.1f s (threshold %s) for %d consecutive sweeps: enrollments may time out",
-				h.Last.DurationSeconds, c.cfg.SlowThreshold, cnt.Slow),
+			summary: fmt.Sprintf("the AIK CA host answered in %.1f s (threshold %s) for %s: enrollments may time out",
+				h.Last.DurationSeconds, c.cfg.SlowThreshold, sweeps(cnt.Slow)),
 			evidence: probeEvidence(h.Last), labels: hostLabels(h), since: cnt.SlowSince,
 			count: cnt.Slow, firing: cnt.Slow >= c.cfg.ConsecutiveSweeps})
 	}
@@ -227,4 +227,12 @@ func evalAIKCAExpiring(c *evalCtx) []condition {
 			firing: true})
 	}
 	return out
+}
+
+// sweeps says "1 sweep", "3 consecutive sweeps".
+func sweeps(n int) string {
+	if n == 1 {
+		return "1 sweep"
+	}
+	return strconv.Itoa(n) + " consecutive sweeps"
 }
