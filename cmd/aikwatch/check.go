@@ -48,6 +48,7 @@ func (c *cli) registerCheck(actions map[string]func(context.Context) error) {
 	timeout := cmd.Flag("timeout", "Give up after this long.").Default("2m").Duration()
 	out := outputFlag(cmd)
 	nf := addNetFlags(cmd)
+	rf := addRootsFlags(cmd)
 
 	actions[cmd.FullCommand()] = func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -65,7 +66,7 @@ func (c *cli) registerCheck(actions map[string]func(context.Context) error) {
 		if *server != "" {
 			a, err = remoteAssessment(ctx, *server, *vendors, scopeHosts, nf)
 		} else {
-			a, err = c.localAssessment(ctx, *config, *vendors, scopeHosts, nf)
+			a, err = c.localAssessment(ctx, *config, *vendors, scopeHosts, nf, rf)
 		}
 		if err != nil {
 			return exitCode(checkUnknown, err)
@@ -126,7 +127,7 @@ func remoteAssessment(ctx context.Context, base string, vendors, hosts []string,
 }
 
 // localAssessment runs one refresh, sweep and set of checks in a throwaway data directory.
-func (c *cli) localAssessment(ctx context.Context, configPath string, vendors, hosts []string, nf *netFlags) (state.Assessment, error) {
+func (c *cli) localAssessment(ctx context.Context, configPath string, vendors, hosts []string, nf *netFlags, rf *rootsFlags) (state.Assessment, error) {
 	cfg, err := daemon.LoadConfig(configPath)
 	if err != nil {
 		return state.Assessment{}, err
@@ -136,6 +137,7 @@ func (c *cli) localAssessment(ctx context.Context, configPath string, vendors, h
 	}
 	cfg.Network.Resolve = append(cfg.Network.Resolve, nf.resolve...)
 	cfg.Network.CAFiles = append(cfg.Network.CAFiles, nf.caFiles...)
+	rf.apply(&cfg)
 	dir, err := os.MkdirTemp("", "aikwatch-check-")
 	if err != nil {
 		return state.Assessment{}, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/aikwatch/aikwatch/internal/daemon"
 	"github.com/aikwatch/aikwatch/internal/netx"
 )
 
@@ -49,3 +50,25 @@ func (v *resolveValue) IsCumulative() bool { return true }
 
 // downloadTimeout bounds one trust-list download, as trustlist.Fetcher does by default.
 const downloadTimeout = 2 * time.Minute
+
+// rootsFlags are extra trust anchors for release signatures, added to Microsoft's (a mirror or
+// the simulator that signs releases itself).
+type rootsFlags struct{ codeSigning, timestamp []string }
+
+// addRootsFlags adds --trustlist.extra-roots and --trustlist.extra-timestamp-roots to cmd.
+func addRootsFlags(cmd *kingpin.CmdClause) *rootsFlags {
+	r := &rootsFlags{}
+	cmd.Flag("trustlist.extra-roots", "PEM file of code-signing roots trusted for release signatures in addition to Microsoft's (e.g. aikwatch simulate --signing-roots-out). Repeatable.").PlaceHolder("FILE").ExistingFilesVar(&r.codeSigning)
+	cmd.Flag("trustlist.extra-timestamp-roots", "PEM file of RFC 3161 timestamp roots trusted in addition to Microsoft's. Repeatable.").PlaceHolder("FILE").ExistingFilesVar(&r.timestamp)
+	return r
+}
+
+// apply adds the roots to a daemon configuration.
+func (r *rootsFlags) apply(c *daemon.Config) {
+	if len(r.codeSigning)+len(r.timestamp) == 0 {
+		return
+	}
+	c.TrustList.CodeSigningRoots = append(c.TrustList.CodeSigningRoots, r.codeSigning...)
+	c.TrustList.TimestampRoots = append(c.TrustList.TimestampRoots, r.timestamp...)
+	c.TrustList.ExtraRoots = true
+}

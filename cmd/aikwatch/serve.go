@@ -45,6 +45,7 @@ func (c *cli) registerServe(actions map[string]func(context.Context) error) {
 	tlURL := cmd.Flag("trustlist-url", "Where to download TrustedTpm.cab (overrides the configuration).").String()
 	wf := addWebFlags(cmd, defaultListen)
 	nf := addNetFlags(cmd)
+	rf := addRootsFlags(cmd)
 	actions[cmd.FullCommand()] = func(ctx context.Context) error {
 		cfg, err := daemon.LoadConfig(*config)
 		if err != nil {
@@ -61,6 +62,7 @@ func (c *cli) registerServe(actions map[string]func(context.Context) error) {
 		}
 		cfg.Network.Resolve = append(cfg.Network.Resolve, nf.resolve...)
 		cfg.Network.CAFiles = append(cfg.Network.CAFiles, nf.caFiles...)
+		rf.apply(&cfg)
 		return c.serve(ctx, cfg, daemon.Options{Logger: c.logger}, wf, nil)
 	}
 }
