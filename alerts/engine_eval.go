@@ -36,6 +36,7 @@ type episode struct {
 	Rule     string    `json:"rule"`
 	Thread   string    `json:"thread"` // ID of the episode's first notification (ThreadKey)
 	Opened   time.Time `json:"opened"`
+	Seq      uint64    `json:"seq"`  // unique among episodes: IDs differ even for episodes opened at the same instant
 	Sent     int       `json:"sent"` // notifications made in the episode
 	LastSent time.Time `json:"last_sent"`
 	Resolved []Alert   `json:"resolved,omitempty"` // announced alerts resolved so far, for the resolved message
@@ -307,7 +308,11 @@ func (e *Engine) plan(tx *store.Tx, recs map[string]*alertRecord, resolved []*al
 		rs := toGroup[g]
 		ep := eps[g]
 		if ep == nil {
-			ep = &episode{Group: g, Rule: rs[0].Rule, Opened: now}
+			seq, err := tx.NextSequence(bucketThreads)
+			if err != nil {
+				return nil, err
+			}
+			ep = &episode{Group: g, Rule: rs[0].Rule, Opened: now, Seq: seq}
 			eps[g] = ep
 		}
 		n := e.notification(ep, KindFiring, alertsOf(rs), now)
@@ -380,11 +385,12 @@ func (e *Engine) plan(tx *store.Tx, recs map[string]*alertRecord, resolved []*al
 }
 
 // notification makes the next notification of an episode. Its ID is a hash of the group, the
-// kind, the episode's start and the notification's number in the episode: stable across
-// retries and restarts, since it is stored in the outbox before any attempt.
+// kind, the episode's start (time and sequence number) and the notification's number in the
+// episode: stable across retries and restarts, since it is stored in the outbox before any
+// attempt.
 func (e *Engine) notification(ep *episode, kind Kind, alerts []Alert, now time.Time) Notification {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d", ep.Group, kind, ep.Opened.UTC().Format(time.RFC3339Nano), ep.Sent)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d", ep.Group, kind, ep.Opened.UTC().Format(time.RFC3339Nano), ep.Seq, ep.Sent)
 	ep.Sent++
 	id := hex.EncodeToString(h.Sum(nil))[:32]
 	alerts = slices.Clone(alerts)

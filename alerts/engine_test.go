@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aikwatch/aikwatch/internal/state"
+	"github.com/aikwatch/aikwatch/internal/store"
 	"github.com/aikwatch/aikwatch/probes"
 	"github.com/aikwatch/aikwatch/trustlist"
 )
@@ -599,4 +601,46 @@ func TestEventToMessageLatency(t *testing.T) {
 		lat = append(lat, rec.messages()[i].Real.Sub(start).Round(time.Microsecond))
 	}
 	t.Logf("1,800 hosts: Evaluate (one store transaction) took %v; event to message (Evaluate start to Deliver) %v", evalTimes, lat)
+}
+
+func TestNotificationIDsDistinctAtOneInstant(t *testing.T) {
+	clk := newFakeClock()
+	w := newWorld(clk, map[string]int{"IFX": 1})
+	e := newTestEngine(t, openStore(t), Config{EvalInterval: -1, ConsecutiveSweeps: 1}, clk, &recorder{clk: clk})
+	down := map[string]result{hostName("IFX", 0): {status: probes.StatusTimeout}}
+	mustEval(t, e, w.doSweep(down))
+	mustEval(t, e, w.doSweep(nil))
+	mustEval(t, e, w.doSweep(down))
+	o := outbox(t, e)
+	if len(o) != 3 {
+		t.Fatalf("%d notifications", len(o))
+	}
+	if o[0].Notification.ID == o[2].Notification.ID || o[0].Notification.ThreadKey == o[2].Notification.ThreadKey {
+		t.Fatalf("two episodes opened at the same instant share the ID %s", o[0].Notification.ID)
+	}
+}
+
+// BenchmarkEvaluate measures one evaluation of a sweep of 1,800 hosts, 20 of them failing.
+func BenchmarkEvaluate(b *testing.B) {
+	clk := newFakeClock()
+	w := newWorld(clk, map[string]int{"IFX": 600, "INTC": 600, "AMD": 600})
+	st, err := store.Open(filepath.Join(b.TempDir(), "aikwatch.db"), store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	e, err := NewEngine(st, Config{EvalInterval: -1}, []Notifier{&recorder{clk: clk}}, nil, clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fails := map[string]result{}
+	for i := range 20 {
+		fails[w.st.Hosts[i*90].Host] = result{status: probes.StatusTimeout}
+	}
+	for b.Loop() {
+		clk.Advance(15 * time.Minute)
+		if err := e.Evaluate(w.doSweep(fails)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

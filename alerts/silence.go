@@ -22,13 +22,13 @@ import (
 // them (an alert must match every one given). When a silence ends while an alert it muted is
 // still firing and was never announced, its firing notification goes out then.
 type Silence struct {
-	ID        string    `json:"id"`
-	Rule      string    `json:"rule,omitempty"`   // a rule name (any case)
-	Host      string    `json:"host,omitempty"`   // an AIK host, with or without .microsoftaik.azure.net
-	Vendor    string    `json:"vendor,omitempty"` // a vendor code: IFX, INTC, AMD, ...
-	Until     time.Time `json:"until"`
-	Comment   string    `json:"comment,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
+	ID        string    `json:"id" yaml:"id"`                   // set by Silence; "config-N" for the configuration's unless given
+	Rule      string    `json:"rule,omitempty" yaml:"rule"`     // a rule name (any case)
+	Host      string    `json:"host,omitempty" yaml:"host"`     // an AIK host, with or without .microsoftaik.azure.net
+	Vendor    string    `json:"vendor,omitempty" yaml:"vendor"` // a vendor code: IFX, INTC, AMD, ...
+	Until     time.Time `json:"until" yaml:"until"`
+	Comment   string    `json:"comment,omitempty" yaml:"comment"`
+	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
 }
 
 // Silence errors, for errors.Is.
