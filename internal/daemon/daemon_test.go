@@ -186,3 +186,25 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEConfig keeps the README's configuration example loadable.
+func TestREADMEConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "```yaml\ndata_dir:")
+	if !ok {
+		t.Fatal("README.md has no configuration example starting with data_dir")
+	}
+	block, _, _ := strings.Cut("data_dir:"+after, "```")
+	p := filepath.Join(t.TempDir(), "aikwatch.yml")
+	os.WriteFile(p, []byte(block), 0o600)
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatalf("README configuration example: %v", err)
+	}
+	if def := DefaultConfig(); c.Schedule != def.Schedule || c.Probes != def.Probes || c.Retention != def.Retention {
+		t.Errorf("the README's defaults differ from DefaultConfig: %+v", c)
+	}
+}
