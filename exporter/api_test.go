@@ -75,7 +75,7 @@ func TestAPIStatus(t *testing.T) {
 	var sawWithdrawn, sawEK bool
 	for _, r := range a.Reasons {
 		sawWithdrawn = sawWithdrawn || r.Host == withdrawnHost && strings.Contains(r.Message, "withdrawn") && strings.Contains(r.Evidence, "HTTP 404")
-		sawEK = sawEK || strings.Contains(r.Message, "amd fTPM EK certificate service")
+		sawEK = sawEK || strings.Contains(r.Message, "AMD fTPM EK certificate service")
 	}
 	if !sawWithdrawn || !sawEK {
 		t.Errorf("reasons lack the withdrawn host (%v) or the AMD EK service (%v): %+v", sawWithdrawn, sawEK, a.Reasons)
