@@ -6,9 +6,11 @@
 // and p50/p90/p99/max.
 //
 // While it runs it samples the daemon's resident memory (VmRSS in /proc/PID/status) every
-// second, its CPU time, and, every 2 s on a separate connection, the daemon's
-// aikwatch_sweep_last_completed_timestamp_seconds to count the sweeps completed during the
-// load. At the end it counts the series on /metrics.
+// second and its CPU time per phase, and it scrapes /metrics every 2 s on a separate
+// connection (0.5 req/s on top of the load, not in the latencies) to count the sweeps
+// completed during the load (changes of aikwatch_sweep_last_completed_timestamp_seconds) and
+// the series (lines that are neither comments nor empty), whose smallest and largest counts
+// it reports with the families that differ.
 //
 //	load -base http://127.0.0.1:10944 -pid 1234 -rate 50 -duration 60s \
 //	  -phase metrics=/metrics -phase api=/api/v1/status,/api/v1/hosts,/api/v1/trustlist
@@ -144,7 +146,11 @@ type Result struct {
 	IdleRSSMB      float64        `json:"idle_rss_mb"` // the first sample, before the warm-up
 	Steady         string         `json:"steady_window"`
 	PhaseSummaries []PhaseSummary `json:"phase_summaries"`
-	Series         int            `json:"series"`
+	Series         int            `json:"series"`     // at the end of the run
+	SeriesMin      int            `json:"series_min"` // over the monitor's scrapes (every 2 s)
+	SeriesMax      int            `json:"series_max"`
+	SeriesScrapes  int            `json:"series_scrapes"`
+	SeriesChanged  []string       `json:"series_changed"` // families whose count differs between the min and max scrapes
 	Sweeps         int            `json:"sweeps_completed"`
 	SweepSeconds   []string       `json:"sweep_durations_s"`
 	LoadAvgBefore  string         `json:"loadavg_before"`
@@ -225,6 +231,8 @@ func run(ctx context.Context, c config) (*Result, error) {
 		})
 	}
 	var sweeps []sweep
+	var lo, hi *scrapeResult // the monitor's scrapes with the fewest and the most series
+	scrapes := 0
 	var monErr error
 	wg.Go(func() {
 		t := time.NewTicker(2 * time.Second)
@@ -235,13 +243,22 @@ func run(ctx context.Context, c config) (*Result, error) {
 			if err != nil && mctx.Err() == nil {
 				monErr = err
 			}
-			if ts := m["aikwatch_sweep_last_completed_timestamp_seconds"]; err == nil && ts != last {
-				if !first {
-					mu.Lock()
-					sweeps = append(sweeps, sweep{seen: time.Now(), duration: m["aikwatch_sweep_last_duration_seconds"]})
-					mu.Unlock()
+			if err == nil {
+				mu.Lock()
+				scrapes++
+				if lo == nil || m.series < lo.series {
+					lo = &m
 				}
-				last = ts
+				if hi == nil || m.series > hi.series {
+					hi = &m
+				}
+				if ts := m.sweep["aikwatch_sweep_last_completed_timestamp_seconds"]; ts != last {
+					if !first {
+						sweeps = append(sweeps, sweep{seen: time.Now(), duration: m.sweep["aikwatch_sweep_last_duration_seconds"]})
+					}
+					last = ts
+				}
+				mu.Unlock()
 			}
 			select {
 			case <-mctx.Done():
@@ -334,11 +351,25 @@ func run(ctx context.Context, c config) (*Result, error) {
 	for _, s := range sweeps {
 		res.SweepSeconds = append(res.SweepSeconds, s.duration)
 	}
-	series, err := countSeries(ctx, monitor, c.base)
+	final, err := scrape(ctx, monitor, c.base)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("counting the series: %w", err)
 	}
-	res.Series = series
+	res.Series = final.series
+	if lo != nil && hi != nil {
+		res.SeriesMin, res.SeriesMax, res.SeriesScrapes = lo.series, hi.series, scrapes
+		for name, n := range hi.families {
+			if lo.families[name] != n {
+				res.SeriesChanged = append(res.SeriesChanged, fmt.Sprintf("%s %d→%d", name, lo.families[name], n))
+			}
+		}
+		for name, n := range lo.families {
+			if _, ok := hi.families[name]; !ok {
+				res.SeriesChanged = append(res.SeriesChanged, fmt.Sprintf("%s %d→0", name, n))
+			}
+		}
+		slices.Sort(res.SeriesChanged)
+	}
 	res.LoadAvgAfter = loadavg()
 	return res, nil
 }
@@ -435,36 +466,38 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// scrape fetches /metrics and returns the unlabelled aikwatch_sweep_* samples.
-func scrape(ctx context.Context, client *http.Client, base string) (map[string]string, error) {
+// scrapeResult is what the monitor reads from one scrape of /metrics.
+type scrapeResult struct {
+	sweep    map[string]string // the unlabelled aikwatch_sweep_* samples
+	series   int               // samples: the lines that are neither empty nor comments
+	families map[string]int    // samples by metric name
+}
+
+// scrape fetches /metrics and counts its series.
+func scrape(ctx context.Context, client *http.Client, base string) (scrapeResult, error) {
+	r := scrapeResult{sweep: map[string]string{}, families: map[string]int{}}
 	body, err := fetch(ctx, client, base+"/metrics")
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	m := map[string]string{}
 	for line := range bytes.Lines(body) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		r.series++
+		name := line
+		if i := bytes.IndexAny(line, "{ "); i >= 0 {
+			name = line[:i]
+		}
+		r.families[string(name)]++
 		if bytes.HasPrefix(line, []byte("aikwatch_sweep_")) {
-			if name, val, ok := strings.Cut(strings.TrimSpace(string(line)), " "); ok {
-				m[name] = val
+			if name, val, ok := strings.Cut(string(line), " "); ok {
+				r.sweep[name] = val
 			}
 		}
 	}
-	return m, nil
-}
-
-// countSeries counts the samples on /metrics: the lines that are neither empty nor comments.
-func countSeries(ctx context.Context, client *http.Client, base string) (int, error) {
-	body, err := fetch(ctx, client, base+"/metrics")
-	if err != nil {
-		return 0, fmt.Errorf("counting the series: %w", err)
-	}
-	n := 0
-	for line := range bytes.Lines(body) {
-		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != '#' {
-			n++
-		}
-	}
-	return n, nil
+	return r, nil
 }
 
 func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error) {

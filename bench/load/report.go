@@ -43,7 +43,10 @@ func (r *Result) markdown(w io.Writer) {
 			"highest of %d one-second samples %.1f MB, peak since start (VmHWM) %.1f MB\n",
 			r.IdleRSSMB, r.SteadyRSSMB, r.Steady, goalRSSMB, verdict, r.RSSSamples, r.MaxSampledMB, r.PeakRSSMB)
 	}
-	fmt.Fprintf(w, "- series on /metrics: %d\n", r.Series)
+	fmt.Fprintf(w, "- series on /metrics: %d at the end; %d to %d over %d scrapes (every 2 s) during the run\n", r.Series, r.SeriesMin, r.SeriesMax, r.SeriesScrapes)
+	if len(r.SeriesChanged) > 0 {
+		fmt.Fprintf(w, "- series counts that changed between the smallest and the largest scrape: %s\n", strings.Join(r.SeriesChanged, ", "))
+	}
 	fmt.Fprintf(w, "- sweeps completed during the load: %d (durations s: %s)\n", r.Sweeps, strings.Join(r.SweepSeconds, ", "))
 	fmt.Fprintf(w, "- load average before / after: %s / %s on %d cores\n", r.LoadAvgBefore, r.LoadAvgAfter, r.Cores)
 	for _, s := range r.Stats {
