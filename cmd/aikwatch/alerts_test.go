@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,32 +17,10 @@ import (
 	"github.com/aikwatch/aikwatch/probes"
 )
 
-// runAlertsCLI runs the CLI with the alerts commands registered, as run does.
+// runAlertsCLI runs the CLI (the alerts commands are registered by run).
 func runAlertsCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	c := newCLI(&out, &errb)
-	actions := map[string]func(context.Context) error{}
-	c.registerAlerts(actions)
-	cmd, err := c.app.Parse(args)
-	if err != nil {
-		return 2, out.String(), err.Error()
-	}
-	act, ok := actions[cmd]
-	if !ok {
-		return 0, out.String(), errb.String()
-	}
-	if err := act(context.Background()); err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintln(&errb, ee.err)
-			}
-			return ee.code, out.String(), errb.String()
-		}
-		return 2, out.String(), err.Error()
-	}
-	return 0, out.String(), errb.String()
+	return runCLI(t, args...)
 }
 
 // alertsServer runs an alerts engine with one firing alert behind basic auth on loopback, and

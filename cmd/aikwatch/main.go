@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.registerCheck(actions)
 	c.registerServe(actions)
 	c.registerDemo(actions)
+	c.registerAlerts(actions)
 	cmd, err := c.app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "aikwatch: %v (try --help)\n", err)

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aikwatch/aikwatch/alerts"
 	"github.com/aikwatch/aikwatch/internal/state"
 	"github.com/aikwatch/aikwatch/probes"
 	"github.com/aikwatch/aikwatch/trustlist"
@@ -29,7 +30,20 @@ type Config struct {
 	Fleet     FleetConfig     `yaml:"fleet"`
 	Retention RetentionConfig `yaml:"retention"`
 	Verdict   VerdictConfig   `yaml:"verdict"`
+	Alerts    AlertsConfig    `yaml:"alerts"`
 }
+
+// AlertsConfig tunes the alerts (rules, grouping, repeats, silences) and whether this instance
+// delivers them to Slack itself.
+type AlertsConfig struct {
+	alerts.Config `yaml:",inline"`
+	// Slack switches this instance's own Slack delivery off when false (several instances
+	// behind one Alertmanager); the AIKWATCH_SLACK_* variables configure it. Default true.
+	Slack *bool `yaml:"slack"`
+}
+
+// SlackEnabled reports whether this instance delivers alerts to Slack when Slack is configured.
+func (a AlertsConfig) SlackEnabled() bool { return a.Slack == nil || *a.Slack }
 
 // TrustListConfig says where the trust list comes from and whom to trust for its signature.
 type TrustListConfig struct {
@@ -114,6 +128,10 @@ func DefaultConfig() Config {
 		EK:        EKConfig{Services: ek, ExpiryWindow: 30 * 24 * time.Hour},
 		Retention: RetentionConfig{Releases: 50, Diffs: 200},
 		Verdict:   VerdictConfig{StaleAfter: 24 * time.Hour, FailuresBeforeFailing: 1},
+		Alerts: AlertsConfig{Config: alerts.Config{ConsecutiveSweeps: 2, SlowThreshold: 5 * time.Second,
+			ExpiryWarn: 30 * 24 * time.Hour, ExpiryCrit: 7 * 24 * time.Hour, StaleAfter: 24 * time.Hour,
+			RepeatInterval: 24 * time.Hour, RatePerSecond: 1,
+			RunbookURL: "https://github.com/aikwatch/aikwatch/blob/main/docs/runbook.md"}},
 	}
 }
 
@@ -148,6 +166,8 @@ var Env = map[string]string{
 	"AIKWATCH_FLEET_VENDORS":      "fleet.vendors (comma-separated)",
 	"AIKWATCH_RESOLVE":            "network.resolve (comma-separated)",
 	"AIKWATCH_CA_FILES":           "network.ca_files (comma-separated)",
+	"AIKWATCH_ALERTS_SLACK":       "alerts.slack (true|false)",
+	"AIKWATCH_STATUS_URL":         "alerts.status_url (the page's external URL, linked from messages)",
 }
 
 // ApplyEnv overrides c with the AIKWATCH_* variables that are set (getenv is os.Getenv in
@@ -199,6 +219,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv("AIKWATCH_CA_FILES"); v != "" {
 		c.Network.CAFiles = append(c.Network.CAFiles, list(v)...)
+	}
+	if v := getenv("AIKWATCH_ALERTS_SLACK"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("AIKWATCH_ALERTS_SLACK=%q: %w", v, err)
+		}
+		c.Alerts.Slack = &b
+	}
+	if v := getenv("AIKWATCH_STATUS_URL"); v != "" {
+		c.Alerts.StatusURL = v
 	}
 	return c.Validate()
 }

@@ -64,6 +64,7 @@ type Daemon struct {
 	cur       atomic.Pointer[state.State]
 	files     atomic.Pointer[[]trustlist.File] // members of the release in force
 	writeMu   sync.Mutex                       // serialises state changes
+	notifyMu  sync.Mutex                       // serialises OnChange calls
 	refreshMu sync.Mutex                       // one refresh at a time
 	sweepMu   sync.Mutex                       // one sweep at a time
 
@@ -305,7 +306,11 @@ func (d *Daemon) update(fn func(st *state.State) error) error {
 	d.cur.Store(&next)
 	d.writeMu.Unlock()
 	if d.onChange != nil {
-		d.onChange(&next)
+		// Serialised, and always the newest state: two jobs finishing together cannot make a
+		// reader see an older state after a newer one.
+		d.notifyMu.Lock()
+		d.onChange(d.cur.Load())
+		d.notifyMu.Unlock()
 	}
 	return nil
 }

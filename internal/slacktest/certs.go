@@ -17,6 +17,7 @@ import (
 // names.
 type slackCerts struct {
 	pool   *x509.CertPool
+	caDER  []byte
 	server tls.Certificate
 }
 
@@ -64,6 +65,7 @@ func newCerts(hosts ...string) (*slackCerts, error) {
 	pool.AddCert(ca)
 	return &slackCerts{
 		pool:   pool,
+		caDER:  caDER,
 		server: tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,6 +49,7 @@ type Options struct {
 // Server is a running fake Slack. Create it with [New] and Close it when done.
 type Server struct {
 	opts      Options
+	caPEM     []byte
 	srv       *httptest.Server
 	transport *http.Transport
 	port      string
@@ -79,7 +81,7 @@ func New(o Options) *Server {
 	if err != nil {
 		panic(err) // only a broken crypto/rand gets here
 	}
-	s := &Server{opts: o, closing: make(chan struct{}), calls: map[string]int{}}
+	s := &Server{opts: o, closing: make(chan struct{}), calls: map[string]int{}, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs.caDER})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /services/", s.handleWebhook)
 	mux.HandleFunc("/api/{method}", s.handleAPI)
@@ -104,6 +106,14 @@ func New(o Options) *Server {
 	}
 	return s
 }
+
+// Addr returns the loopback address the fake listens on, for clients that map
+// [WebhookHost] and [APIHost] to it themselves (aikwatch's --resolve).
+func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
+
+// CACertPEM returns the fake's CA certificate in PEM, for clients that add trust anchors
+// themselves (aikwatch's --ca-file).
+func (s *Server) CACertPEM() []byte { return s.caPEM }
 
 // Client returns an HTTP client that trusts the server's certificate and reaches
 // [WebhookHost] and [APIHost] on the server (with SNI), and nothing else.
