@@ -221,9 +221,10 @@ func TestComposeFile(t *testing.T) {
 	// aikwatch serves where Prometheus scrapes it, and the command is serve with its data in
 	// the volume.
 	aw := c.Services["aikwatch"]
-	if !slices.Equal(aw.Command, []string{"serve", "--data-dir", "/var/lib/aikwatch"}) {
-		t.Errorf("aikwatch: command %q", aw.Command)
+	if len(aw.Command) < 3 || !slices.Equal(aw.Command[:3], []string{"serve", "--data-dir", "/var/lib/aikwatch"}) {
+		t.Errorf("aikwatch: command %q, want serve --data-dir /var/lib/aikwatch ...", aw.Command)
 	}
+	checkFlags(t, "aikwatch command", aw.Command)
 	if !slices.ContainsFunc(aw.Ports, func(p string) bool { return strings.HasSuffix(p, ":10944:10944") }) {
 		t.Errorf("aikwatch: ports %v do not publish 10944", aw.Ports)
 	}
@@ -243,17 +244,40 @@ func TestComposeDemoAlternative(t *testing.T) {
 	if err := yaml.Unmarshal(demo[1], &args); err != nil {
 		t.Fatalf("demo command %s: %v", demo[1], err)
 	}
-	src, err := os.ReadFile(repoPath("cmd/aikwatch/demo.go"))
+	checkFlags(t, "demo command", args)
+	if i := slices.Index(args, "--web.listen-address"); i < 0 || i+1 >= len(args) || !strings.HasPrefix(args[i+1], "0.0.0.0:10944") {
+		t.Errorf("demo command %q: want --web.listen-address 0.0.0.0:10944 (the demo listens on 127.0.0.1 by default)", args)
+	}
+}
+
+// checkFlags checks that every --flag of an aikwatch command line is declared by the CLI
+// (a Flag("name", ...) call in cmd/aikwatch).
+func checkFlags(t *testing.T, what string, args []string) {
+	t.Helper()
+	files, err := filepath.Glob(repoPath("cmd/aikwatch/*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range args[1:] {
-		if f, ok := strings.CutPrefix(a, "--"); ok && !bytes.Contains(src, []byte(`Flag("`+f+`"`)) && f != "web.listen-address" {
-			t.Errorf("demo command: %s is not a flag of aikwatch demo", a)
+	var src []byte
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
 		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
 	}
-	if i := slices.Index(args, "--web.listen-address"); i < 0 || i+1 >= len(args) || !strings.HasPrefix(args[i+1], "0.0.0.0:10944") {
-		t.Errorf("demo command %q: want --web.listen-address 0.0.0.0:10944 (the demo listens on 127.0.0.1 by default)", args)
+	for _, a := range args {
+		f, ok := strings.CutPrefix(a, "--")
+		if !ok {
+			continue
+		}
+		f, _, _ = strings.Cut(f, "=")
+		if !bytes.Contains(src, []byte(`Flag("`+f+`"`)) {
+			t.Errorf("%s: --%s is not a flag of aikwatch", what, f)
+		}
 	}
 }
 
