@@ -2,16 +2,20 @@
 # Daemon benchmark: `aikwatch serve` with the full Nov-2024 state, sweeping every 10 s against
 # `aikwatch simulate`, under a constant open-loop load of HTTP requests from bench/load.
 #   bench/daemon.sh [DURATION] [RATE] [LATENCY_MS]     (defaults: 60s per phase, 50 req/s, 50 ms)
-# Environment: PHASES overrides the phases, e.g.
-#   PHASES="mix=/metrics,/api/v1/status,/api/v1/hosts,/api/v1/trustlist" bench/daemon.sh
+# Environment (for diagnosis; the defaults are the issue's benchmark):
+#   PHASES="mix=/metrics,/api/v1/status,/api/v1/hosts,/api/v1/trustlist"   the phases (NAME=PATH,... ...)
+#   SWEEP="@every 1h"        the sweep schedule (default "@every 10s": sweeps during the load)
+#   SERVE_GOMEMLIMIT=64MiB   GOMEMLIMIT for `aikwatch serve` only
+#   KEEP=DIR                 keep the logs, the configuration and load.json in DIR
 # Default: two phases, each DURATION at RATE req/s: the three API endpoints in turn, then
 # /metrics alone. Goals (the issue): p99 <= 20 ms for /metrics and the API, steady RSS <= 80 MB.
-# Needs curl. Prints a Markdown table for BENCHMARKS.md; the logs stay in $KEEP when set.
+# Needs curl and python3. Prints Markdown for BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-60s}
 rate=${2:-50}
 latency=${3:-50}
+sweep=${SWEEP:-"@every 10s"}
 phases=${PHASES:-"api=/api/v1/status,/api/v1/hosts,/api/v1/trustlist metrics=/metrics"}
 cab=testdata/trustedtpm/TrustedTpm-2024-11-21.cab
 out=$(mktemp -d)
@@ -53,15 +57,17 @@ case "$control" in http://*) ;; *) control="http://$control" ;; esac
 curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\"latency_ms\":$latency}" "$control/defaults" >/dev/null
 
 # The daemon: every name resolves to the simulator (trust list from its go.microsoft.com, AIK
-# hosts, EK services); sweeps every 10 s so that they run during the load; no jitter.
+# hosts, EK services); sweeps every 10 s (SWEEP) so that they run during the load; no jitter.
 cat >"$out/aikwatch.yml" <<EOF
 data_dir: $out/data
-schedule: {trustlist: "@every 1m", sweep: "@every 10s", ek_services: "@every 1m", ek_cas: "@every 1h", jitter: 0s}
+schedule: {trustlist: "@every 1m", sweep: "$sweep", ek_services: "@every 1m", ek_cas: "@every 1h", jitter: 0s}
 network: {resolve: ["*=$addr"], ca_files: ["$out/ca.pem"]}
 EOF
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-"$out/aikwatch" serve --config "$out/aikwatch.yml" --web.listen-address "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
+serve_env=()
+[ -n "${SERVE_GOMEMLIMIT:-}" ] && serve_env=(GOMEMLIMIT="$SERVE_GOMEMLIMIT")
+env "${serve_env[@]}" "$out/aikwatch" serve --config "$out/aikwatch.yml" --web.listen-address "127.0.0.1:$port" >"$out/serve.log" 2>&1 &
 serve_pid=$!
 t0=$(date +%s%N)
 ready=
@@ -85,7 +91,7 @@ if grep -q 'level=\(WARN\|ERROR\)' "$out/serve.log"; then
 fi
 
 echo "\`aikwatch serve\` with the Nov-2024 TrustedTpm.cab ($hosts AIK hosts) against \`aikwatch simulate\` (${latency} ms added latency per answer);"
-echo "sweep every 10 s, trust list and EK services every 1 m, no jitter; first full state after ${ready_s} s."
+echo "sweep \"$sweep\", trust list and EK services every 1 m, no jitter${SERVE_GOMEMLIMIT:+, GOMEMLIMIT=$SERVE_GOMEMLIMIT for the daemon}; first full state after ${ready_s} s."
 echo "Open-loop load from bench/load: $rate req/s per phase for $duration after a 5 s warm-up, latency from the scheduled send time to the end of the body, no gzip."
 echo "$(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr)."
 echo

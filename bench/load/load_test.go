@@ -57,6 +57,18 @@ func TestProc(t *testing.T) {
 	if _, err := procCPUSeconds(os.Getpid()); err != nil {
 		t.Error(err)
 	}
+	m0 := readMachine()
+	if !m0.ok {
+		t.Fatal("/proc/stat not read")
+	}
+	m1 := readMachine()
+	for deadline := time.Now().Add(5 * time.Second); m1.total == m0.total && time.Now().Before(deadline); m1 = readMachine() {
+		time.Sleep(20 * time.Millisecond) // /proc/stat counts in clock ticks
+	}
+	busy, pressure := m1.since(m0, time.Second)
+	if busy < 0 || busy > 100 || pressure > 100*float64(numCPU()) {
+		t.Errorf("busy %v%%, pressure %v%%", busy, pressure)
+	}
 }
 
 // TestLoad runs the open-loop sender for a second against a local server: every scheduled

@@ -119,11 +119,15 @@ type config struct {
 
 // Stats summarise one endpoint's latencies in one phase.
 type Stats struct {
-	Phase  string  `json:"phase"`
-	Path   string  `json:"path"`
-	Count  int     `json:"count"`
-	Errors int     `json:"errors"`
-	Bytes  int64   `json:"bytes_per_answer"` // median answer size
+	Phase  string `json:"phase"`
+	Path   string `json:"path"`
+	Count  int    `json:"count"`
+	Errors int    `json:"errors"`
+	Bytes  int64  `json:"bytes_per_answer"` // median answer size
+	// LagP99 and LagMax are the client's own delay in starting requests after their scheduled
+	// time: large values mean the load client itself was starved of CPU.
+	LagP99 float64 `json:"send_lag_p99_ms"`
+	LagMax float64 `json:"send_lag_max_ms"`
 	P50    float64 `json:"p50_ms"`
 	P90    float64 `json:"p90_ms"`
 	P99    float64 `json:"p99_ms"`
@@ -134,28 +138,29 @@ type Stats struct {
 
 // Result is the whole run.
 type Result struct {
-	Base           string         `json:"base"`
-	Rate           float64        `json:"rate_per_s"`
-	Duration       string         `json:"phase_duration"`
-	Phases         []phase        `json:"phases"`
-	Stats          []Stats        `json:"stats"`
-	SteadyRSSMB    float64        `json:"steady_rss_mb"`
-	PeakRSSMB      float64        `json:"peak_rss_mb"` // VmHWM: the peak since the daemon started
-	MaxSampledMB   float64        `json:"max_sampled_rss_mb"`
-	RSSSamples     int            `json:"rss_samples"`
-	IdleRSSMB      float64        `json:"idle_rss_mb"` // the first sample, before the warm-up
-	Steady         string         `json:"steady_window"`
-	PhaseSummaries []PhaseSummary `json:"phase_summaries"`
-	Series         int            `json:"series"`     // at the end of the run
-	SeriesMin      int            `json:"series_min"` // over the monitor's scrapes (every 2 s)
-	SeriesMax      int            `json:"series_max"`
-	SeriesScrapes  int            `json:"series_scrapes"`
-	SeriesChanged  []string       `json:"series_changed"` // families whose count differs between the min and max scrapes
-	Sweeps         int            `json:"sweeps_completed"`
-	SweepSeconds   []string       `json:"sweep_durations_s"`
-	LoadAvgBefore  string         `json:"loadavg_before"`
-	LoadAvgAfter   string         `json:"loadavg_after"`
-	Cores          int            `json:"cores"`
+	Base           string            `json:"base"`
+	Rate           float64           `json:"rate_per_s"`
+	Duration       string            `json:"phase_duration"`
+	Phases         []phase           `json:"phases"`
+	Stats          []Stats           `json:"stats"`
+	SteadyRSSMB    float64           `json:"steady_rss_mb"`
+	PeakRSSMB      float64           `json:"peak_rss_mb"` // VmHWM: the peak since the daemon started
+	MaxSampledMB   float64           `json:"max_sampled_rss_mb"`
+	RSSSamples     int               `json:"rss_samples"`
+	IdleRSSMB      float64           `json:"idle_rss_mb"` // the first sample, before the warm-up
+	Steady         string            `json:"steady_window"`
+	PhaseSummaries []PhaseSummary    `json:"phase_summaries"`
+	Series         int               `json:"series"`     // at the end of the run
+	SeriesMin      int               `json:"series_min"` // over the monitor's scrapes (every 2 s)
+	SeriesMax      int               `json:"series_max"`
+	SeriesScrapes  int               `json:"series_scrapes"`
+	GoMem          map[string]string `json:"go_runtime_end"` // the daemon's own go_memstats_* at the end
+	SeriesChanged  []string          `json:"series_changed"` // families whose count differs between the min and max scrapes
+	Sweeps         int               `json:"sweeps_completed"`
+	SweepSeconds   []string          `json:"sweep_durations_s"`
+	LoadAvgBefore  string            `json:"loadavg_before"`
+	LoadAvgAfter   string            `json:"loadavg_after"`
+	Cores          int               `json:"cores"`
 }
 
 // PhaseSummary is the daemon's side of one phase.
@@ -165,6 +170,11 @@ type PhaseSummary struct {
 	SteadyRSSMB float64 `json:"steady_rss_mb"` // median of the samples of the phase's last -steady
 	MaxRSSMB    float64 `json:"max_rss_mb"`
 	DaemonCPU   float64 `json:"daemon_cpu_percent"` // of one core
+	// MachineBusy is the share of all cores' time spent not idle (steal included), from
+	// /proc/stat; CPUPressure the share of time some runnable task waited for a CPU, from
+	// /proc/pressure/cpu (-1: not available). Both say how contended the shared machine was.
+	MachineBusy float64 `json:"machine_busy_percent"`
+	CPUPressure float64 `json:"cpu_pressure_some_percent"`
 	Sweeps      int     `json:"sweeps_completed"`
 }
 
@@ -180,7 +190,8 @@ type sweep struct {
 }
 
 type sample struct {
-	lat time.Duration
+	lat time.Duration // from the scheduled send time to the end of the body
+	lag time.Duration // from the scheduled send time to the request's goroutine running: the client's own delay
 	n   int64
 	err error
 }
@@ -280,14 +291,17 @@ func run(ctx context.Context, c config) (*Result, error) {
 		from, to   time.Time
 		cpu0, cpu1 float64
 		cpuErr     error
+		m0, m1     machine
 	}
 	var windows []window
 	for _, p := range c.phases {
 		c.log.Info("phase", "name", p.Name, "paths", p.Paths, "rate", c.rate, "duration", c.duration)
 		w := window{from: time.Now()}
 		w.cpu0, w.cpuErr = procCPUSeconds(c.pid)
+		w.m0 = readMachine()
 		samples := load(ctx, client, c.base, p, c.rate, c.duration)
 		w.to = time.Now()
+		w.m1 = readMachine()
 		if w.cpuErr == nil {
 			w.cpu1, w.cpuErr = procCPUSeconds(c.pid)
 		}
@@ -307,6 +321,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 
 	for i, w := range windows {
 		ps := PhaseSummary{Phase: c.phases[i].Name, Seconds: w.to.Sub(w.from).Seconds()}
+		ps.MachineBusy, ps.CPUPressure = w.m1.since(w.m0, w.to.Sub(w.from))
 		if w.cpuErr == nil {
 			ps.DaemonCPU = 100 * (w.cpu1 - w.cpu0) / ps.Seconds
 		}
@@ -356,6 +371,11 @@ func run(ctx context.Context, c config) (*Result, error) {
 		return nil, fmt.Errorf("counting the series: %w", err)
 	}
 	res.Series = final.series
+	res.GoMem = map[string]string{}
+	for _, k := range []string{"go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes",
+		"go_memstats_sys_bytes", "go_goroutines"} {
+		res.GoMem[k] = final.sweep[k]
+	}
 	if lo != nil && hi != nil {
 		res.SeriesMin, res.SeriesMax, res.SeriesScrapes = lo.series, hi.series, scrapes
 		for name, n := range hi.families {
@@ -390,8 +410,9 @@ func load(ctx context.Context, client *http.Client, base string, p phase, rate f
 		}
 		path := p.Paths[i%len(p.Paths)]
 		wg.Go(func() {
+			lag := time.Since(at)
 			n, err := get(ctx, client, base+path)
-			out[i] = sample{lat: time.Since(at), n: n, err: err}
+			out[i] = sample{lat: time.Since(at), lag: lag, n: n, err: err}
 		})
 	}
 	wg.Wait()
@@ -426,9 +447,10 @@ func get(ctx context.Context, client *http.Client, url string) (int64, error) {
 
 func summarise(phaseName, path string, ss []sample) Stats {
 	st := Stats{Phase: phaseName, Path: path, Count: len(ss)}
-	var lat []float64
+	var lat, lags []float64
 	var sizes []float64
 	for _, s := range ss {
+		lags = append(lags, float64(s.lag)/float64(time.Millisecond))
 		if s.err != nil {
 			st.Errors++
 			if st.FirstError == "" {
@@ -446,6 +468,8 @@ func summarise(phaseName, path string, ss []sample) Stats {
 	slices.Sort(lat)
 	st.P50, st.P90, st.P99, st.Max = quantile(lat, 0.50), quantile(lat, 0.90), quantile(lat, 0.99), lat[len(lat)-1]
 	st.Bytes = int64(median(sizes))
+	slices.Sort(lags)
+	st.LagP99, st.LagMax = quantile(lags, 0.99), lags[len(lags)-1]
 	return st
 }
 
@@ -468,7 +492,7 @@ func median(v []float64) float64 {
 
 // scrapeResult is what the monitor reads from one scrape of /metrics.
 type scrapeResult struct {
-	sweep    map[string]string // the unlabelled aikwatch_sweep_* samples
+	sweep    map[string]string // the unlabelled aikwatch_sweep_* and go_memstats_* samples
 	series   int               // samples: the lines that are neither empty nor comments
 	families map[string]int    // samples by metric name
 }
@@ -491,7 +515,8 @@ func scrape(ctx context.Context, client *http.Client, base string) (scrapeResult
 			name = line[:i]
 		}
 		r.families[string(name)]++
-		if bytes.HasPrefix(line, []byte("aikwatch_sweep_")) {
+		if bytes.HasPrefix(line, []byte("aikwatch_sweep_")) || bytes.HasPrefix(line, []byte("go_memstats_")) ||
+			bytes.HasPrefix(line, []byte("go_goroutines ")) {
 			if name, val, ok := strings.Cut(string(line), " "); ok {
 				r.sweep[name] = val
 			}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procStatusKB reads a "Name:   N kB" field of /proc/PID/status.
@@ -75,3 +76,59 @@ func loadavg() string {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// machine is a reading of the machine-wide CPU counters.
+type machine struct {
+	busy, total float64 // /proc/stat jiffies, all CPUs
+	stallUS     float64 // /proc/pressure/cpu "some" total, microseconds; -1: unknown
+	ok          bool
+}
+
+// readMachine reads /proc/stat's cpu line and /proc/pressure/cpu.
+func readMachine() machine {
+	m := machine{stallUS: -1}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fs := strings.Fields(string(line))
+	if len(fs) < 9 || fs[0] != "cpu" {
+		return m
+	}
+	// user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+	for i, f := range fs[1:9] {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return m
+		}
+		m.total += v
+		if i != 3 && i != 4 { // idle, iowait
+			m.busy += v
+		}
+	}
+	m.ok = true
+	if p, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		for _, f := range strings.Fields(strings.SplitN(string(p), "\n", 2)[0]) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				if us, err := strconv.ParseFloat(v, 64); err == nil {
+					m.stallUS = us
+				}
+			}
+		}
+	}
+	return m
+}
+
+// since returns the machine's busy share and CPU pressure (percent) between m0 and m over
+// elapsed; -1 for what could not be read.
+func (m machine) since(m0 machine, elapsed time.Duration) (busy, pressure float64) {
+	busy, pressure = -1, -1
+	if m.ok && m0.ok && m.total > m0.total {
+		busy = 100 * (m.busy - m0.busy) / (m.total - m0.total)
+	}
+	if m.stallUS >= 0 && m0.stallUS >= 0 && elapsed > 0 {
+		pressure = 100 * (m.stallUS - m0.stallUS) / float64(elapsed.Microseconds())
+	}
+	return busy, pressure
+}
