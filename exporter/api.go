@@ -141,8 +141,10 @@ func (h *handler) serveTrustlist(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, NoReleaseResponse{Error: msg, Refresh: st.Refresh}, pretty(r))
 		return
 	}
-	writeJSON(w, http.StatusOK, TrustlistResponse{Summary: st.Release.Summary(), ReleaseSince: st.ReleaseSince,
-		Refresh: st.Refresh, Changes: len(st.Changes)}, pretty(r))
+	h.writeCachedJSON(w, r, "trustlist", st, func() any {
+		return TrustlistResponse{Summary: st.Release.Summary(), ReleaseSince: st.ReleaseSince,
+			Refresh: st.Refresh, Changes: len(st.Changes)}
+	})
 }
 
 func (h *handler) serveHistory(w http.ResponseWriter, r *http.Request) {
@@ -302,19 +304,26 @@ func (h *handler) serveHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := h.state()
-	all := h.withFleet(st.Hosts)
-	out := HostsResponse{Total: len(all), Hosts: make([]state.HostState, 0, len(all))}
-	for _, hs := range all {
-		if f.match(hs) {
-			out.Hosts = append(out.Hosts, hs)
-			if hs.Failing() {
-				out.Failing++
+	build := func() any {
+		all := h.withFleet(st.Hosts)
+		out := HostsResponse{Total: len(all), Hosts: make([]state.HostState, 0, len(all))}
+		for _, hs := range all {
+			if f.match(hs) {
+				out.Hosts = append(out.Hosts, hs)
+				if hs.Failing() {
+					out.Failing++
+				}
 			}
 		}
+		sortHosts(out.Hosts)
+		out.Count = len(out.Hosts)
+		return out
 	}
-	sortHosts(out.Hosts)
-	out.Count = len(out.Hosts)
-	writeJSON(w, http.StatusOK, out, pretty(r))
+	if r.URL.RawQuery == "" || r.URL.RawQuery == "pretty" {
+		h.writeCachedJSON(w, r, "hosts", st, build) // the full list: the same until the state changes
+		return
+	}
+	writeJSON(w, http.StatusOK, build(), pretty(r))
 }
 
 func (h *handler) serveHost(w http.ResponseWriter, r *http.Request) {

@@ -86,9 +86,22 @@ type stateCollector struct {
 	fleetHosts        map[string]bool // normalised fleet host names
 	version, revision string
 
+	part collectorPart // which metrics this collector emits
+
 	mu      sync.Mutex
 	derived *collectorRelease // of the release last seen
 }
+
+// collectorPart splits the metrics between those that depend on the state only (encoded once
+// per state by [NewMetricsHandler]) and those that change between states (the build, the
+// verdict, which depends on the clock).
+type collectorPart int
+
+const (
+	partAll collectorPart = iota
+	partState
+	partLive
+)
 
 // collectorRelease holds the figures derived from one release, computed once per release
 // rather than once per scrape.
@@ -124,17 +137,27 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the metrics of the current state.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	metricBuildInfo.emit(ch, 1, c.version, c.revision, runtime.Version())
-	st := c.state()
+	c.collect(ch, c.state())
+}
+
+// collect sends the metrics of st (nil: the build only) that belong to the collector's part.
+func (c *stateCollector) collect(ch chan<- prometheus.Metric, st *state.State) {
+	if c.part != partState {
+		metricBuildInfo.emit(ch, 1, c.version, c.revision, runtime.Version())
+	}
 	if st == nil {
 		return
 	}
-	c.collectRelease(ch, st)
-	c.collectRefresh(ch, st)
-	c.collectHosts(ch, st)
-	c.collectEKServices(ch, st)
-	c.collectEKCAs(ch, st)
-	c.collectVerdict(ch, st)
+	if c.part != partLive {
+		c.collectRelease(ch, st)
+		c.collectRefresh(ch, st)
+		c.collectHosts(ch, st)
+		c.collectEKServices(ch, st)
+		c.collectEKCAs(ch, st)
+	}
+	if c.part != partState {
+		c.collectVerdict(ch, st)
+	}
 }
 
 // release returns the figures derived from s, computing them when s is new.

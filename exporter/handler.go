@@ -50,6 +50,7 @@ type handler struct {
 	mux        *http.ServeMux
 	log        *slog.Logger
 	fleetHosts map[string]bool // the fleet's hosts, normalised
+	cache      jsonCache       // answers that depend on the state alone
 }
 
 // NewHandler returns the daemon's HTTP handler: the status page at /, the Prometheus metrics

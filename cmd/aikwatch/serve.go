@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/aikwatch/aikwatch/alerts"
@@ -76,6 +75,11 @@ func (c *cli) registerServe(actions map[string]func(context.Context) error) {
 // serve runs the daemon and its web server until ctx ends. ready, when set, receives the
 // listeners' addresses once they accept connections.
 func (c *cli) serve(ctx context.Context, cfg daemon.Config, o daemon.Options, wf *webFlags, ready func([]string)) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the daemon's steady heap is a few tens of MB; collect before growing
+		// past this rather than after.
+		debug.SetMemoryLimit(64 << 20)
+	}
 	var listeners []net.Listener
 	var addrs []string
 	closeAll := func() {
@@ -120,7 +124,6 @@ func (c *cli) serve(ctx context.Context, cfg daemon.Config, o daemon.Options, wf
 	defer e.Close() // before d.Close: deferred later, runs first
 	eng.Store(e)
 
-	reg := exporter.NewRegistry(d.State, exporter.CollectorOptions{Fleet: d.Fleet(), Version: version})
 	mux := http.NewServeMux()
 	ah := e.Handler()
 	for _, p := range []string{alerts.PathAlerts, alerts.PathAlerts + "/", alerts.PathSilences, alerts.PathSilences + "/", alerts.PathOutbox} {
@@ -129,7 +132,7 @@ func (c *cli) serve(ctx context.Context, cfg daemon.Config, o daemon.Options, wf
 	mux.Handle("/", exporter.NewHandler(exporter.Options{
 		State:   d.State,
 		Fleet:   d.Fleet(),
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.logger.Handler(), slog.LevelError)}),
+		Metrics: exporter.NewMetricsHandler(d.State, exporter.CollectorOptions{Fleet: d.Fleet(), Version: version}, c.logger),
 		History: storeHistory{d.Store()},
 		Refresh: d.TriggerRefresh,
 		Version: version,
