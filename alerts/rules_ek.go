@@ -9,19 +9,6 @@ import (
 	"github.com/aikwatch/aikwatch/probes"
 )
 
-// ekServiceVendor maps an EK service name to the vendor code used in AIK host names.
-func ekServiceVendor(name string) string {
-	switch strings.ToLower(name) {
-	case "intel":
-		return "INTC"
-	case "amd":
-		return "AMD"
-	case "qualcomm":
-		return "QCOM"
-	}
-	return strings.ToUpper(name)
-}
-
 // evalEKServiceDown: EK services failing N checks in a row.
 func evalEKServiceDown(c *evalCtx) []condition {
 	const name = RuleEKServiceDown
@@ -30,7 +17,7 @@ func evalEKServiceDown(c *evalCtx) []condition {
 		if e.OK || e.Last == nil {
 			continue
 		}
-		vendor := ekServiceVendor(e.Name)
+		vendor := probes.EKServiceVendor(e.Name)
 		ev := []string{e.URL}
 		line := string(e.Last.Status)
 		if e.Last.HTTPStatus != 0 {

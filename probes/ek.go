@@ -342,3 +342,30 @@ func ekClassify(parent, pctx context.Context, err error) EKStatus {
 
 // ekSeconds rounds a duration to microseconds, in seconds.
 func ekSeconds(d time.Duration) float64 { return math.Round(d.Seconds()*1e6) / 1e6 }
+
+// EKServiceVendor returns the TPM vendor code, as in AIK host names, of the firmware TPMs an
+// EK certificate service serves: INTC for intel, AMD for amd, QCOM for qualcomm.
+func EKServiceVendor(name string) string {
+	switch strings.ToLower(name) {
+	case EKServiceIntel:
+		return "INTC"
+	case EKServiceAMD:
+		return "AMD"
+	case EKServiceQualcomm:
+		return "QCOM"
+	}
+	return strings.ToUpper(name)
+}
+
+// EKServiceTitle returns an EK certificate service's vendor name for people.
+func EKServiceTitle(name string) string {
+	switch strings.ToLower(name) {
+	case EKServiceIntel:
+		return "Intel"
+	case EKServiceAMD:
+		return "AMD"
+	case EKServiceQualcomm:
+		return "Qualcomm"
+	}
+	return name
+}

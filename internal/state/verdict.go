@@ -262,7 +262,7 @@ func Assess(st *State, o AssessOptions) Assessment {
 		if e.OK || e.Last == nil {
 			continue
 		}
-		vendor := ekServiceVendor(e.Name)
+		vendor := probes.EKServiceVendor(e.Name)
 		if scoped && !fleet.HasVendor(vendor) {
 			continue
 		}
@@ -274,7 +274,7 @@ func Assess(st *State, o AssessOptions) Assessment {
 			ev += " " + e.Last.Error
 		}
 		add(Reason{Verdict: Degraded, Vendor: vendor, Fleet: fleet.HasVendor(vendor), Since: e.Since,
-			Message:  fmt.Sprintf("the %s fTPM EK certificate service is failing (%s)", ekServiceTitle(e.Name), e.Last.Status),
+			Message:  fmt.Sprintf("the %s fTPM EK certificate service is failing (%s)", probes.EKServiceTitle(e.Name), e.Last.Status),
 			Action:   "devices with a firmware TPM that have no EK certificate yet cannot fetch one; devices that already have one are not affected",
 			Evidence: ev})
 		verdict = verdict.Worse(Degraded)
@@ -378,30 +378,6 @@ func summary(a Assessment) string {
 		s += "; " + a.Reasons[0].Message
 	}
 	return s
-}
-
-func ekServiceTitle(name string) string {
-	switch strings.ToLower(name) {
-	case "intel":
-		return "Intel"
-	case "amd":
-		return "AMD"
-	case "qualcomm":
-		return "Qualcomm"
-	}
-	return name
-}
-
-func ekServiceVendor(name string) string {
-	switch strings.ToLower(name) {
-	case "intel":
-		return "INTC"
-	case "amd":
-		return "AMD"
-	case "qualcomm":
-		return "QCOM"
-	}
-	return strings.ToUpper(name)
 }
 
 func firstNonEmpty(s ...string) string {
