@@ -327,7 +327,7 @@ func classify(parent, pctx context.Context, err error, tr *phaseTrace) Status {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return StatusConnectError
-	case tr != nil && tr.handshakeFailed(), strings.HasPrefix(err.Error(), "tls: "):
+	case tr != nil && tr.handshakeFailed(), strings.Contains(err.Error(), "tls: "):
 		return StatusTLSError
 	}
 	return StatusConnectError

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -12,10 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aikwatch/aikwatch/internal/ekid"
@@ -307,34 +304,16 @@ func ekExcerpt(body []byte) string {
 	return strings.Join(strings.Fields(string(b)), " ")
 }
 
-// ekClassify maps a transport error to a status.
+// ekClassify maps a transport error to a status, as the AIK probe does.
 func ekClassify(parent, pctx context.Context, err error) EKStatus {
-	var (
-		dnsErr  *net.DNSError
-		netErr  net.Error
-		verify  *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		record  tls.RecordHeaderError
-		alert   tls.AlertError
-	)
-	switch {
-	case parent.Err() != nil:
+	switch classify(parent, pctx, err, nil) {
+	case StatusCancelled:
 		return EKStatusCancelled
-	case errors.Is(pctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+	case StatusTimeout:
 		return EKStatusTimeout
-	case errors.As(err, &dnsErr):
+	case StatusDNSError:
 		return EKStatusDNSError
-	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid),
-		errors.As(err, &record), errors.As(err, &alert):
-		return EKStatusTLSError
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return EKStatusTimeout
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return EKStatusConnectError
-	case strings.Contains(err.Error(), "tls: "):
+	case StatusTLSError:
 		return EKStatusTLSError
 	}
 	return EKStatusConnectError
