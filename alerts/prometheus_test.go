@@ -8,23 +8,15 @@ package alerts_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -418,20 +410,26 @@ func TestPrometheusAlertmanagerExample(t *testing.T) {
 // list) and evaluates the rules: every rule evaluates without error, and exactly the expected
 // alerts fire, with their labels and templated annotations.
 func TestPrometheusRulesOnExporterMetrics(t *testing.T) {
-	bin := testutil.RequireTool(t, "prometheus")
+	testutil.RequireTool(t, "prometheus")
 	leaks := goleak.IgnoreCurrent()
 	st, fleet, hosts := promState(t)
+	rules, err := os.ReadFile(promPath(promRulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	reg := exporter.NewRegistry(func() *state.State { return st }, exporter.CollectorOptions{Fleet: fleet, Version: "test"})
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	client := &http.Client{Timeout: 5 * time.Second}
 	defer func() {
 		srv.Close()
-		client.CloseIdleConnections()
 		goleak.VerifyNone(t, leaks)
 	}()
-	prom := promStart(t, bin, srv.Listener.Addr().String())
-	defer prom.stop(t)
+	// Prometheus loads the rules, scrapes the exporter as job "aikwatch" and evaluates every second.
+	rulesName := filepath.Base(promRulesFile)
+	prom := testutil.StartPrometheus(t, testutil.PrometheusScrapeConfig("aikwatch", srv.Listener.Addr().String(), time.Second, rulesName),
+		map[string]string{rulesName: string(rules)})
+	defer prom.Stop()
+	ctx := t.Context()
 
 	type key struct{ alert, subject, severity, state string }
 	want := []key{
@@ -445,15 +443,13 @@ func TestPrometheusRulesOnExporterMetrics(t *testing.T) {
 
 	// Wait (bounded) until every group has been evaluated after a successful scrape and the
 	// firing alerts are the expected ones.
-	var got []key
-	var alerts []promAlert
-	var groups []promRuleGroup
-	deadline := time.Now().Add(45 * time.Second)
-	for {
+	var alerts []testutil.PromAlert
+	var groups []testutil.PromRuleGroup
+	prom.WaitFor(t, "evaluation of every rule with the expected alerts", 45*time.Second, func() (bool, string) {
 		var errA, errR error
-		alerts, errA = prom.alerts(client)
-		groups, errR = prom.rules(client)
-		got = got[:0]
+		alerts, errA = prom.Alerts(ctx)
+		groups, errR = prom.Rules(ctx)
+		var got []key
 		for _, a := range alerts {
 			subject := a.Labels["host"]
 			if subject == "" {
@@ -465,22 +461,12 @@ func TestPrometheusRulesOnExporterMetrics(t *testing.T) {
 		evaluated := errR == nil && len(groups) > 0
 		for _, g := range groups {
 			for _, r := range g.Rules {
-				evaluated = evaluated && !r.LastEvaluation.IsZero() && r.LastEvaluation.After(prom.started)
+				evaluated = evaluated && !r.LastEvaluation.IsZero() && r.LastEvaluation.After(prom.Started())
 			}
 		}
-		if errA == nil && evaluated && slices.Equal(got, want) {
-			break
-		}
-		select {
-		case <-prom.exited:
-			t.Fatalf("prometheus exited (alerts %v, rules %v)\n%s", errA, errR, prom.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 45 s: alerts %v (%v), want %v; rules evaluated: %v (%v)\n%s", got, errA, want, evaluated, errR, prom.log.String())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return errA == nil && evaluated && slices.Equal(got, want),
+			fmt.Sprintf("alerts %v (%v), want %v; rules evaluated: %v (%v)", got, errA, want, evaluated, errR)
+	})
 
 	for _, g := range groups {
 		for _, r := range g.Rules {
@@ -583,210 +569,4 @@ func promState(t *testing.T) (*state.State, state.Fleet, promHosts) {
 		st.EKServices = append(st.EKServices, e)
 	}
 	return st, fleet, hs
-}
-
-// promServer is a running Prometheus server.
-type promServer struct {
-	cmd     *exec.Cmd
-	base    string // http://127.0.0.1:port
-	started time.Time
-	log     *promSyncBuffer
-	exited  chan struct{} // closed when the process has exited
-}
-
-// promStart starts Prometheus with the rules, scraping target as job "aikwatch" and evaluating
-// every second, on a free loopback port (retrying with another port when the one picked was
-// taken meanwhile).
-func promStart(t *testing.T, bin, target string) *promServer {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	conf := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %q
-scrape_configs:
-  - job_name: aikwatch
-    static_configs:
-      - targets: [%q]
-`, promPath(promRulesFile), target)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var last error
-	for attempt := range 3 {
-		port, err := promFreePort()
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p := &promServer{base: "http://" + addr, log: &promSyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
-		p.cmd = exec.Command(bin,
-			"--config.file="+cfg,
-			"--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data%d", attempt)),
-			"--web.listen-address="+addr,
-			"--log.level=warn")
-		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-		if err := p.cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", bin, err)
-		}
-		go func() {
-			_ = p.cmd.Wait()
-			close(p.exited)
-		}()
-		if last = p.waitReady(20 * time.Second); last == nil {
-			return p
-		}
-		p.stop(t)
-		if !strings.Contains(p.log.String(), "address already in use") {
-			break
-		}
-	}
-	t.Fatalf("prometheus did not start: %v", last)
-	return nil
-}
-
-// waitReady polls /-/ready until Prometheus answers 200, exits, or d passes.
-func (p *promServer) waitReady(d time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := client.Get(p.base + "/-/ready")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("prometheus exited: %s", p.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("prometheus not ready after %s (%v): %s", d, err, p.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stop ends Prometheus (SIGINT, then SIGKILL after 10 s) and waits for it to exit.
-func (p *promServer) stop(t *testing.T) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		t.Logf("prometheus did not stop on SIGINT; killed")
-	}
-}
-
-// promAlert is one alert of Prometheus' /api/v1/alerts.
-type promAlert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	State       string            `json:"state"`
-}
-
-// promRuleGroup is one group of Prometheus' /api/v1/rules.
-type promRuleGroup struct {
-	Name  string `json:"name"`
-	Rules []struct {
-		Name           string    `json:"name"`
-		Health         string    `json:"health"`
-		LastError      string    `json:"lastError"`
-		LastEvaluation time.Time `json:"lastEvaluation"`
-	} `json:"rules"`
-}
-
-func (p *promServer) alerts(client *http.Client) ([]promAlert, error) {
-	var data struct {
-		Alerts []promAlert `json:"alerts"`
-	}
-	err := p.get(client, "/api/v1/alerts", nil, &data)
-	return data.Alerts, err
-}
-
-func (p *promServer) rules(client *http.Client) ([]promRuleGroup, error) {
-	var data struct {
-		Groups []promRuleGroup `json:"groups"`
-	}
-	err := p.get(client, "/api/v1/rules", nil, &data)
-	return data.Groups, err
-}
-
-// get calls a Prometheus API endpoint and decodes its data into v.
-func (p *promServer) get(client *http.Client, path string, q url.Values, v any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u := p.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return fmt.Errorf("%s: HTTP %d: decoding: %w", path, resp.StatusCode, err)
-	}
-	if body.Status != "success" {
-		return fmt.Errorf("%s: %s", path, body.Error)
-	}
-	if err := json.Unmarshal(body.Data, v); err != nil {
-		return fmt.Errorf("%s: decoding data: %w", path, err)
-	}
-	return nil
-}
-
-// promFreePort returns a loopback TCP port that was free a moment ago.
-func promFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("not a TCP address")
-	}
-	return addr.Port, nil
-}
-
-// promSyncBuffer is a bytes.Buffer safe for a child process's output copier and the test.
-type promSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *promSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *promSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

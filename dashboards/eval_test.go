@@ -1,24 +1,16 @@
 package dashboards_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,7 +115,7 @@ func newEvalState(t *testing.T, now time.Time) evalState {
 // each must succeed and return something, and the panels that encode a state in a number
 // must decode (through their value mappings) to what the metrics say.
 func TestDashboardsOnExporterMetrics(t *testing.T) {
-	bin := testutil.RequireTool(t, "prometheus")
+	testutil.RequireTool(t, "prometheus")
 	ds := loadDashboards(t)
 	leaks := goleak.IgnoreCurrent()
 	// Prometheus starts while the state is built (both take seconds under the race detector);
@@ -136,14 +128,12 @@ func TestDashboardsOnExporterMetrics(t *testing.T) {
 		}
 		http.Error(w, "state not built yet", http.StatusServiceUnavailable)
 	}))
-	client := &http.Client{Timeout: 5 * time.Second}
 	defer func() {
 		srv.Close()
-		client.CloseIdleConnections()
 		goleak.VerifyNone(t, leaks)
 	}()
-	prom := startPrometheus(t, bin, srv.Listener.Addr().String())
-	defer prom.stop(t)
+	prom := startPrometheus(t, srv.Listener.Addr().String())
+	defer prom.Stop()
 
 	es := newEvalState(t, time.Now().UTC())
 	reg := exporter.NewRegistry(func() *state.State { return es.st }, exporter.CollectorOptions{Fleet: es.fleet, Version: "test"})
@@ -152,27 +142,18 @@ func TestDashboardsOnExporterMetrics(t *testing.T) {
 
 	// Wait (bounded) for a complete scrape, then query at that moment: a later scrape may time
 	// out under the race detector, which would mark the series stale.
-	deadline := time.Now().Add(45 * time.Second)
 	var at time.Time
-	for {
+	prom.WaitFor(t, "complete scrape of the exporter", 45*time.Second, func() (bool, string) {
 		at = time.Now()
-		r, err := prom.query(client, "count(aikwatch_aik_host_status)", at)
+		r, err := prom.query("count(aikwatch_aik_host_status)", at)
 		if err == nil && len(r) == 1 && r[0].value == float64(len(es.st.Hosts)) {
-			if d, err := prom.query(client, "scrape_duration_seconds", at); err == nil && len(d) == 1 {
+			if d, err := prom.query("scrape_duration_seconds", at); err == nil && len(d) == 1 {
 				t.Logf("scrape took %.2f s", d[0].value)
 			}
-			break
+			return true, ""
 		}
-		select {
-		case <-prom.exited:
-			t.Fatalf("prometheus exited: %s", prom.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete scrape of the exporter after 45 s (last: %v, %v)\n%s", r, err, prom.log.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%v, %v", r, err)
+	})
 
 	results := map[string][]sample{} // by dashboard file, panel title and refId
 	for _, e := range expressions(t, ds) {
@@ -180,7 +161,7 @@ func TestDashboardsOnExporterMetrics(t *testing.T) {
 		if e.label != "" {
 			q = fmt.Sprintf("count by (%s) (%s)", e.label, e.expr)
 		}
-		r, err := prom.query(client, q, at)
+		r, err := prom.query(q, at)
 		if err != nil {
 			t.Errorf("%s: %v\nquery: %s", e.where, err, q)
 			continue
@@ -210,7 +191,7 @@ func TestDashboardsOnExporterMetrics(t *testing.T) {
 	}
 
 	// The deployment verdict, encoded as a number, decodes to the verdict aikwatch exports.
-	want, err := prom.query(client, "aikwatch_deploy_verdict == 1", at)
+	want, err := prom.query("aikwatch_deploy_verdict == 1", at)
 	if err != nil || len(want) != 1 {
 		t.Fatalf("aikwatch_deploy_verdict == 1: %v, %v", want, err)
 	}
@@ -220,7 +201,7 @@ func TestDashboardsOnExporterMetrics(t *testing.T) {
 	}
 
 	// Per vendor: the same, and "(fleet)" on the fleet's vendors only.
-	vendors, err := prom.query(client, "aikwatch_vendor_verdict == 1", at)
+	vendors, err := prom.query("aikwatch_vendor_verdict == 1", at)
 	if err != nil || len(vendors) == 0 {
 		t.Fatalf("aikwatch_vendor_verdict == 1: %v, %v", vendors, err)
 	}
@@ -314,197 +295,30 @@ type sample struct {
 
 // promServer is a Prometheus server the test started.
 type promServer struct {
-	cmd    *exec.Cmd
-	base   string
-	log    *syncBuffer
-	exited chan struct{}
+	*testutil.Prometheus
+	t *testing.T
 }
 
-// startPrometheus starts Prometheus scraping target every 2 s as job "aikwatch", on a free
-// loopback port (another one if that was taken meanwhile).
-func startPrometheus(t *testing.T, bin, target string) *promServer {
+// startPrometheus starts Prometheus scraping target every 2 s as job "aikwatch".
+func startPrometheus(t *testing.T, target string) promServer {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	conf := fmt.Sprintf("global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n  - job_name: aikwatch\n    static_configs:\n      - targets: [%q]\n", target)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var last error
-	for attempt := range 3 {
-		addr, err := freeLoopbackAddr()
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		p := &promServer{base: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-		p.cmd = exec.Command(bin, "--config.file="+cfg,
-			"--storage.tsdb.path="+filepath.Join(dir, "data"+strconv.Itoa(attempt)),
-			"--web.listen-address="+addr, "--log.level=warn")
-		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-		if err := p.cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", bin, err)
-		}
-		go func() {
-			_ = p.cmd.Wait()
-			close(p.exited)
-		}()
-		if last = p.waitReady(20 * time.Second); last == nil {
-			return p
-		}
-		p.stop(t)
-		if !strings.Contains(p.log.String(), "address already in use") {
-			break
-		}
-	}
-	t.Fatalf("prometheus did not start: %v", last)
-	return nil
-}
-
-// waitReady polls /-/ready until Prometheus answers 200, exits, or d passes.
-func (p *promServer) waitReady(d time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := client.Get(p.base + "/-/ready")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("prometheus exited: %s", p.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s (%v): %s", d, err, p.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stop interrupts Prometheus, kills it if it has not exited 10 s later, and waits for it.
-func (p *promServer) stop(t *testing.T) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		t.Logf("prometheus did not stop on SIGINT; killed")
-	}
+	return promServer{testutil.StartPrometheus(t, testutil.PrometheusScrapeConfig("aikwatch", target, 2*time.Second), nil), t}
 }
 
 // query runs an instant query at a moment and returns its vector (a scalar as one unlabelled
 // sample).
-func (p *promServer) query(client *http.Client, q string, at time.Time) ([]sample, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/api/v1/query?"+url.Values{"query": {q}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}.Encode(), nil)
+func (p promServer) query(q string, at time.Time) ([]sample, error) {
+	res, err := p.QueryAt(p.t.Context(), q, at)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string          `json:"resultType"`
-			Result     json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("HTTP %d: decoding the answer: %w", resp.StatusCode, err)
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s", body.Error)
-	}
-	var out []sample
-	switch body.Data.ResultType {
-	case "vector":
-		var vec []struct {
-			Metric map[string]string `json:"metric"`
-			Value  [2]any            `json:"value"`
-		}
-		if err := json.Unmarshal(body.Data.Result, &vec); err != nil {
-			return nil, fmt.Errorf("decoding the vector: %w", err)
-		}
-		for _, v := range vec {
-			s, err := newSample(v.Metric, v.Value)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
-	case "scalar":
-		var v [2]any
-		if err := json.Unmarshal(body.Data.Result, &v); err != nil {
-			return nil, fmt.Errorf("decoding the scalar: %w", err)
-		}
-		s, err := newSample(nil, v)
+	out := make([]sample, 0, len(res))
+	for _, r := range res {
+		f, err := strconv.ParseFloat(r.Value, 64)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("query %q: sample value %q: %w", q, r.Value, err)
 		}
-		out = append(out, s)
-	default:
-		return nil, fmt.Errorf("result type %q, want vector or scalar", body.Data.ResultType)
+		out = append(out, sample{labels: r.Metric, value: f, text: r.Value})
 	}
 	return out, nil
-}
-
-// newSample decodes a [timestamp, "value"] pair.
-func newSample(labels map[string]string, v [2]any) (sample, error) {
-	text, ok := v[1].(string)
-	if !ok {
-		return sample{}, fmt.Errorf("sample value %v is not a string", v[1])
-	}
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil {
-		return sample{}, fmt.Errorf("sample value %q: %w", text, err)
-	}
-	return sample{labels: labels, value: f, text: text}, nil
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment ago.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return "", errors.New("not a TCP address")
-	}
-	return addr.String(), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a child process's output copier and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
