@@ -26,11 +26,20 @@ func ParseCertificate(data []byte) (*x509.Certificate, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := x509.ParseCertificate(der)
+	c, err := parseDER(der, enc)
 	if err != nil {
-		return nil, enc, fmt.Errorf("%s certificate: %w", enc, err)
+		return nil, enc, err
 	}
 	return c, enc, nil
+}
+
+// parseDER parses the DER of a certificate read from a file in encoding enc (PEM or DER).
+func parseDER(der []byte, enc string) (*x509.Certificate, error) {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("%s certificate: %w", enc, err)
+	}
+	return c, nil
 }
 
 var (
@@ -98,17 +107,46 @@ func fastPEM(data []byte) ([]byte, bool) {
 	return der[:n], true
 }
 
-// nameCache remembers the string form of DER names: the 1,822 AIK CAs share one issuer, and
-// pkix.Name.String is a large part of indexing time.
-type nameCache struct{ m sync.Map }
+// nameCache remembers what the index says about DER names (string form, CN, name id): the
+// 1,822 AIK CAs share one issuer, and pkix.Name.String is a large part of indexing time. Only
+// names that parsed are stored. The zero value is ready to use.
+type nameCache struct {
+	mu sync.RWMutex
+	m  map[string]nameEntry
+}
 
-func (nc *nameCache) name(raw []byte, n *pkix.Name) string {
-	if v, ok := nc.m.Load(string(raw)); ok {
-		return v.(string)
+// nameEntry is what the index keeps of one DER name.
+type nameEntry struct {
+	str string // pkix.Name.String()
+	cn  string // pkix.Name.CommonName
+	id  string // lower-case hex SHA-1 of the DER name
+}
+
+func (nc *nameCache) get(raw []byte) (nameEntry, bool) {
+	nc.mu.RLock()
+	e, ok := nc.m[string(raw)]
+	nc.mu.RUnlock()
+	return e, ok
+}
+
+func (nc *nameCache) put(raw []byte, e nameEntry) {
+	nc.mu.Lock()
+	if nc.m == nil {
+		nc.m = map[string]nameEntry{}
 	}
-	s := n.String()
-	nc.m.Store(string(raw), s)
-	return s
+	nc.m[string(raw)] = e
+	nc.mu.Unlock()
+}
+
+// name returns the string form of raw, which n was parsed from.
+func (nc *nameCache) name(raw []byte, n *pkix.Name) string {
+	if e, ok := nc.get(raw); ok {
+		return e.str
+	}
+	id := sha1.Sum(raw)
+	e := nameEntry{str: n.String(), cn: n.CommonName, id: hex.EncodeToString(id[:])}
+	nc.put(raw, e)
+	return e.str
 }
 
 // certInfo describes c for the index.

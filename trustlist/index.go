@@ -140,10 +140,10 @@ func indexMember(f File, names *nameCache) Member {
 	if !m.IsCertificateFile() {
 		return m
 	}
-	if c, enc, err := ParseCertificate(f.Data); err != nil {
+	if ci, err := readCertInfo(f.Data, m.SHA256, names); err != nil {
 		m.ParseError = err.Error()
 	} else {
-		m.Cert = certInfo(c, enc, names)
+		m.Cert = ci
 	}
 	switch {
 	case strings.EqualFold(m.VendorFolder, "Microsoft") && m.Role == RoleIntermediate:
