@@ -3,7 +3,6 @@ package probes
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/aikwatch/aikwatch/internal/netx"
 	"github.com/aikwatch/aikwatch/internal/sim"
+	"github.com/aikwatch/aikwatch/internal/simtest"
 	"github.com/aikwatch/aikwatch/internal/testutil"
 	"github.com/aikwatch/aikwatch/trustlist"
 )
@@ -55,18 +55,7 @@ func nov(t testing.TB) *release {
 // simulator's CA as an extra CA file.
 func startSim(t testing.TB, release []byte, timeout time.Duration) (*sim.Sim, *AIKProber) {
 	t.Helper()
-	s, err := sim.New(sim.Config{TrustList: release})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	caFile := filepath.Join(t.TempDir(), "sim-ca.pem")
-	if err := os.WriteFile(caFile, s.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s, caFile := simtest.Start(t, release)
 	c, err := netx.Options{Resolve: []string{"*=" + s.Addr()}, CAFiles: []string{caFile}}.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aikwatch/aikwatch/internal/sim"
+	"github.com/aikwatch/aikwatch/internal/simtest"
 	"github.com/aikwatch/aikwatch/internal/testutil"
 	"github.com/aikwatch/aikwatch/probes"
 )
@@ -16,19 +16,7 @@ import (
 // that reach it (a "*=ADDR" resolve rule and its CA file).
 func probeSim(t *testing.T) (*sim.Sim, []string) {
 	t.Helper()
-	cab := testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab")
-	s, err := sim.New(sim.Config{TrustList: cab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, s.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s, ca := simtest.Start(t, testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab"))
 	return s, []string{"--resolve", "*=" + s.Addr(), "--ca-file", ca}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aikwatch/aikwatch/internal/daemon"
 	"github.com/aikwatch/aikwatch/internal/sim"
+	"github.com/aikwatch/aikwatch/internal/simtest"
 	"github.com/aikwatch/aikwatch/internal/store"
 	"github.com/aikwatch/aikwatch/internal/testutil"
 )
@@ -29,19 +30,7 @@ const e2eHost = "amd-keyid-12fb8b78860586207cb1433c9253cdaf9ecaace5.microsoftaik
 // e2eSim starts the simulator with the real Nov-2024 release and writes its CA to a file.
 func e2eSim(t *testing.T) (*sim.Sim, string) {
 	t.Helper()
-	s, err := sim.New(sim.Config{TrustList: testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ca := filepath.Join(t.TempDir(), "sim-ca.pem")
-	if err := os.WriteFile(ca, s.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return s, ca
+	return simtest.Start(t, testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab"))
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aikwatch/aikwatch/internal/sim"
+	"github.com/aikwatch/aikwatch/internal/simtest"
 	"github.com/aikwatch/aikwatch/internal/state"
 	"github.com/aikwatch/aikwatch/internal/testutil"
 	"github.com/aikwatch/aikwatch/probes"
@@ -22,18 +23,7 @@ const novAMD = "amd-keyid-12fb8b78860586207cb1433c9253cdaf9ecaace5.microsoftaik.
 // configuration that reaches it through the production --resolve/--ca-file paths.
 func startSim(t *testing.T) (*sim.Sim, Config) {
 	t.Helper()
-	s, err := sim.New(sim.Config{TrustList: testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ca := filepath.Join(t.TempDir(), "sim-ca.pem")
-	if err := os.WriteFile(ca, s.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s, ca := simtest.Start(t, testutil.ReadTestdata(t, "trustedtpm", "TrustedTpm-2024-11-21.cab"))
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Network = NetworkConfig{Resolve: []string{"*=" + s.Addr()}, CAFiles: []string{ca}}
