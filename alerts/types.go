@@ -101,13 +101,18 @@ type Notifier interface {
 
 // RetryAfterError is returned by a Notifier when the destination asked to wait (HTTP 429).
 type RetryAfterError struct {
+	// After is how long the destination asked to wait.
 	After time.Duration
-	Err   error
+	// Err is the destination's error.
+	Err error
 }
 
+// Error says how long the destination asked to wait and why.
 func (e *RetryAfterError) Error() string {
 	return "retry after " + e.After.String() + ": " + e.Err.Error()
 }
+
+// Unwrap returns the destination's own error.
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // ErrPermanent marks a delivery error that retrying cannot fix (bad token, unknown channel);
