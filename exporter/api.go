@@ -72,7 +72,7 @@ var (
 )
 
 // apiEndpoints are the API's routes; the index at /api/v1/ lists them in this order.
-var apiEndpoints = []apiEndpoint{
+var apiEndpoints = append([]apiEndpoint{
 	{Endpoint{Path: "/api/v1/status", Methods: readMethods,
 		Description: "can we deploy today: overall verdict (go, degraded, no-go, unknown), per TPM vendor, with reasons and actions",
 		Parameters:  []string{"vendor: narrow to these vendors (comma-separated, e.g. AMD,IFX)", "host: narrow to these AIK hosts (comma-separated)", "pretty: indent the JSON"}},
@@ -97,7 +97,7 @@ var apiEndpoints = []apiEndpoint{
 	{Endpoint{Path: "/api/v1/refresh", Methods: postMethods,
 		Description: "ask for a trust-list refresh now; answers 202 Accepted"},
 		func(h *handler) http.HandlerFunc { return h.serveRefresh }},
-}
+}, canaryEndpoints...)
 
 const (
 	defaultDiffLimit = 20

@@ -154,6 +154,7 @@ func (c *stateCollector) collect(ch chan<- prometheus.Metric, st *state.State) {
 		c.collectHosts(ch, st)
 		c.collectEKServices(ch, st)
 		c.collectEKCAs(ch, st)
+		c.collectCanaries(ch, st)
 	}
 	if c.part != partState {
 		c.collectVerdict(ch, st)

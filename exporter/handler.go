@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aikwatch/aikwatch/canary"
 	"github.com/aikwatch/aikwatch/internal/state"
 )
 
@@ -29,6 +30,12 @@ type Options struct {
 	// Refresh asks the daemon for a trust-list refresh now. It should return once the request
 	// is queued, not when the refresh is done. nil: POST /api/v1/refresh answers 501.
 	Refresh func(ctx context.Context) error
+	// ReportCanary records a Windows canary's report (POST /api/v1/canaries); errors wrapping
+	// canary.ErrInvalidReport answer 400, canary.ErrRefused 403. nil: 501.
+	ReportCanary func(canary.Report) (state.CanaryState, error)
+	// ForgetCanary forgets a canary (DELETE /api/v1/canaries/{name}) and reports whether it
+	// was known. nil: 501.
+	ForgetCanary func(name string) (bool, error)
 	// Version is the daemon's version, shown on the status page and in the API index.
 	Version string
 	// Now returns the current time; nil: time.Now.

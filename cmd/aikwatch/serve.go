@@ -130,13 +130,15 @@ func (c *cli) serve(ctx context.Context, cfg daemon.Config, o daemon.Options, wf
 		mux.Handle(p, ah)
 	}
 	mux.Handle("/", exporter.NewHandler(exporter.Options{
-		State:   d.State,
-		Fleet:   d.Fleet(),
-		Metrics: exporter.NewMetricsHandler(d.State, exporter.CollectorOptions{Fleet: d.Fleet(), Version: version}, c.logger),
-		History: storeHistory{d.Store()},
-		Refresh: d.TriggerRefresh,
-		Version: version,
-		Logger:  c.logger,
+		State:        d.State,
+		Fleet:        d.Fleet(),
+		Metrics:      exporter.NewMetricsHandler(d.State, exporter.CollectorOptions{Fleet: d.Fleet(), Version: version}, c.logger),
+		History:      storeHistory{d.Store()},
+		Refresh:      d.TriggerRefresh,
+		ReportCanary: d.ReportCanary,
+		ForgetCanary: d.ForgetCanary,
+		Version:      version,
+		Logger:       c.logger,
 	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	falseFlag := false

@@ -31,6 +31,20 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	Verdict   VerdictConfig   `yaml:"verdict"`
 	Alerts    AlertsConfig    `yaml:"alerts"`
+	Canaries  CanariesConfig  `yaml:"canaries"`
+}
+
+// CanariesConfig tunes how the daemon takes the Windows canaries' reports
+// (POST /api/v1/canaries).
+type CanariesConfig struct {
+	// Disabled refuses every report (403); default false: reports are accepted.
+	Disabled bool `yaml:"disabled"`
+	// Max is how many distinct canaries are kept; a report from a new name beyond it is
+	// refused. Default 500.
+	Max int `yaml:"max"`
+	// StaleAfter is how long a canary that runs once may stay silent before it counts as
+	// stale; a canary that runs on an interval is stale after three intervals. Default 25h.
+	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
 // AlertsConfig tunes the alerts (rules, grouping, repeats, silences) and whether this instance
@@ -128,6 +142,7 @@ func DefaultConfig() Config {
 		EK:        EKConfig{Services: ek, ExpiryWindow: 30 * 24 * time.Hour},
 		Retention: RetentionConfig{Releases: 50, Diffs: 200},
 		Verdict:   VerdictConfig{StaleAfter: 24 * time.Hour, FailuresBeforeFailing: 1},
+		Canaries:  CanariesConfig{Max: 500, StaleAfter: state.DefaultCanaryStaleAfter},
 		Alerts: AlertsConfig{Config: alerts.Config{ConsecutiveSweeps: 2, SlowThreshold: 5 * time.Second,
 			ExpiryWarn: 30 * 24 * time.Hour, ExpiryCrit: 7 * 24 * time.Hour, StaleAfter: 24 * time.Hour,
 			RepeatInterval: 24 * time.Hour, RatePerSecond: 1,
@@ -244,6 +259,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: probes.concurrency %d: want at least 1", c.Probes.Concurrency)
 	case c.Probes.Timeout <= 0:
 		return fmt.Errorf("config: probes.timeout %s: want a positive duration", c.Probes.Timeout)
+	case c.Canaries.Max < 1:
+		return fmt.Errorf("config: canaries.max %d: want at least 1", c.Canaries.Max)
+	case c.Canaries.StaleAfter <= 0:
+		return fmt.Errorf("config: canaries.stale_after %s: want a positive duration", c.Canaries.StaleAfter)
 	}
 	for name, spec := range map[string]string{"schedule.trustlist": c.Schedule.TrustList, "schedule.sweep": c.Schedule.Sweep,
 		"schedule.ek_services": c.Schedule.EKServices, "schedule.ek_cas": c.Schedule.EKCAs} {

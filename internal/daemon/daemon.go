@@ -168,6 +168,9 @@ func (d *Daemon) restore() error {
 	if st.LastSweep, err = d.store.Sweep(); err != nil {
 		return err
 	}
+	if st.Canaries, err = d.store.Canaries(); err != nil {
+		return err
+	}
 	diffs, err := d.store.Diffs(maxChanges)
 	if err != nil {
 		return err

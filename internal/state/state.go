@@ -24,6 +24,7 @@ type State struct {
 	EKServices   []EKServiceState    `json:"ek_services"`
 	EKCAs        []probes.EKCAStatus `json:"ek_cas"`
 	EKCAsAt      time.Time           `json:"ek_cas_at,omitzero"`
+	Canaries     []CanaryState       `json:"canaries"` // sorted by name
 }
 
 // RefreshStatus is the outcome of the trust-list refreshes.

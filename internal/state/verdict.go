@@ -144,7 +144,8 @@ type AssessOptions struct {
 // A failing AIK host of the fleet (or of a vendor whose every host fails) is no-go for its
 // vendor and overall; a failing host outside the fleet degrades. No release yet, or nothing
 // probed, is unknown. A stale or refused trust list, a failing EK service and an expiring EK CA
-// that backs an AIK host degrade.
+// that backs an AIK host degrade. A Windows canary whose real AIK enrollment fails for a
+// service-side cause is no-go; its other failures, or a canary gone silent, degrade.
 func Assess(st *State, o AssessOptions) Assessment {
 	now := o.Now
 	if now.IsZero() {
@@ -295,6 +296,17 @@ func Assess(st *State, o AssessOptions) Assessment {
 			Action:   "devices whose EK certificate chains to it may fail attestation once it expires unless the vendor and Microsoft ship a renewed intermediate",
 			Evidence: c.Path})
 		verdict = verdict.Worse(Degraded)
+	}
+
+	for _, r := range canaryReasons(st, now, scoped, fleet) {
+		add(r)
+		verdict = verdict.Worse(r.Verdict)
+		for i := range a.Vendors { // a canary's vendor is the fleet's, and shares its verdict
+			if r.Vendor != "" && strings.EqualFold(a.Vendors[i].Name, r.Vendor) {
+				a.Vendors[i].Fleet = true
+				a.Vendors[i].Verdict = a.Vendors[i].Verdict.Worse(r.Verdict)
+			}
+		}
 	}
 
 	sort.SliceStable(a.Reasons, func(i, j int) bool {

@@ -21,6 +21,7 @@
 //	state/refresh              state.RefreshStatus
 //	state/sweep                state.SweepStatus
 //	state/ek_cas               {"at": time, "cas": []probes.EKCAStatus}
+//	canaries/<name>            state.CanaryState (created by the first canary report)
 //	<any other bucket>/<key>   whatever the generic primitives put there
 package store
 
