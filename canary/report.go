@@ -42,18 +42,18 @@ const (
 // Check statuses. OK is the only passing one; the others say why a check failed.
 const (
 	StatusOK                 = "ok"
-	StatusNotFound           = "not_found"            // the AIK CA answered 404: unknown or withdrawn authority (0x80190194)
-	StatusBadRequest         = "bad_request"          // the AIK CA could not parse the request (0x80190190)
-	StatusNoEKCertificate    = "no_ek_certificate"    // no valid TPM EK or platform certificate
-	StatusCertExpired        = "cert_expired"         // the issued certificate was not yet or no longer valid (0x800B0101): clock
-	StatusTimeout            = "timeout"              // the command or the service timed out (0x800705B4, or the canary's own limit)
-	StatusAttestationFailure = "attestation_failure"  // 0x81039001, 0x81039023: the service refused the attestation
-	StatusVulnerableFirmware = "vulnerable_firmware"  // the TPM firmware is known to be vulnerable (0x81039024)
-	StatusTPMNotReady        = "tpm_not_ready"        // not ready or not capable for attestation, or maintenance task not run
-	StatusClockSkew          = "clock_skew"           // the device clock is more than the allowed skew off the daemon's
-	StatusCommandFailed      = "command_failed"       // the command could not run or failed for a reason not classified above
-	StatusUnsupported        = "unsupported"          // the check cannot run on this system (not Windows, tool missing)
-	StatusError              = "error"                // any other failure
+	StatusNotFound           = "not_found"           // the AIK CA answered 404: unknown or withdrawn authority (0x80190194)
+	StatusBadRequest         = "bad_request"         // the AIK CA could not parse the request (0x80190190)
+	StatusNoEKCertificate    = "no_ek_certificate"   // no valid TPM EK or platform certificate
+	StatusCertExpired        = "cert_expired"        // the issued certificate was not yet or no longer valid (0x800B0101): clock
+	StatusTimeout            = "timeout"             // the command or the service timed out (0x800705B4, or the canary's own limit)
+	StatusAttestationFailure = "attestation_failure" // 0x81039001, 0x81039023: the service refused the attestation
+	StatusVulnerableFirmware = "vulnerable_firmware" // the TPM firmware is known to be vulnerable (0x81039024)
+	StatusTPMNotReady        = "tpm_not_ready"       // not ready or not capable for attestation, or maintenance task not run
+	StatusClockSkew          = "clock_skew"          // the device clock is more than the allowed skew off the daemon's
+	StatusCommandFailed      = "command_failed"      // the command could not run or failed for a reason not classified above
+	StatusUnsupported        = "unsupported"         // the check cannot run on this system (not Windows, tool missing)
+	StatusError              = "error"               // any other failure
 )
 
 // Report is what a canary sends to the daemon after each run: POST /api/v1/canaries, JSON.
