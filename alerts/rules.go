@@ -66,6 +66,13 @@ const (
 	// the members it ships (listed as removed but shipped, removed without a changelog line,
 	// listed as added but absent). An event, like TrustListChanged.
 	RuleTrustListChangelogMismatch = "TrustListChangelogMismatch"
+	// RuleCanaryFailing (warning; critical when a real AIK enrollment fails for a service-side
+	// cause: not found, bad request, attestation refused, timeout): a Windows canary's last
+	// report has a failing check.
+	RuleCanaryFailing = "CanaryFailing"
+	// RuleCanaryStale (warning): a Windows canary stopped reporting (three of its intervals,
+	// or 25 h for one that runs once).
+	RuleCanaryStale = "CanaryStale"
 )
 
 // RuleInfo describes one rule, for the README and the API.
@@ -241,6 +248,14 @@ var allRules = []*rule{
 		Description: "The newest release's version.txt disagrees with the members it ships (removed but shipped, removed without a changelog line, added but absent).",
 		Resolves:    "silently, when a newer release arrives (an event about one release)"},
 		title: "Trust-list changelog mismatch", noun: "releases", event: true, eval: evalChangelogMismatch},
+	{info: RuleInfo{Name: RuleCanaryFailing, Severity: SeverityWarning,
+		Description: "A Windows canary's last report has a failing check (TPM not ready, no EK certificate, clock skew, enrollment failed). Critical when the real AIK enrollment fails for a service-side cause (404 not found, 400, attestation refused, timeout).",
+		Resolves:    "at the canary's first report with no failing check, when it goes stale (CanaryStale takes over) or is forgotten"},
+		title: "Windows canary failing", noun: "canaries", repeat: true, eval: evalCanaryFailing},
+	{info: RuleInfo{Name: RuleCanaryStale, Severity: SeverityWarning,
+		Description: "A Windows canary has not reported for three of its intervals (25 h for one that runs once): its enrollments no longer vouch for the service.",
+		Resolves:    "at its next report, or when it is forgotten (DELETE /api/v1/canaries/{name})"},
+		title: "Windows canary silent", noun: "canaries", repeat: true, eval: evalCanaryStale},
 }
 
 var rulesByName = func() map[string]*rule {

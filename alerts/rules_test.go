@@ -14,7 +14,7 @@ import (
 
 func TestRulesListing(t *testing.T) {
 	rules := Rules()
-	if len(rules) != 14 {
+	if len(rules) != 16 {
 		t.Fatalf("%d rules", len(rules))
 	}
 	seen := map[string]bool{}

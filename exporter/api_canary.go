@@ -85,6 +85,10 @@ func (h *handler) serveCanaries(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serveCanary(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if r.Method == http.MethodDelete {
+		if err := crossOrigin.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+			return
+		}
 		if h.o.ForgetCanary == nil {
 			writeError(w, http.StatusNotImplemented, "this server does not keep canaries")
 			return
@@ -112,6 +116,10 @@ func (h *handler) serveCanary(w http.ResponseWriter, r *http.Request) {
 func (h *handler) acceptCanary(w http.ResponseWriter, r *http.Request) {
 	if h.o.ReportCanary == nil {
 		writeError(w, http.StatusNotImplemented, "this server does not take canary reports")
+		return
+	}
+	if err := crossOrigin.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, canary.MaxReportBytes))

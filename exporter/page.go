@@ -115,6 +115,8 @@ type pageData struct {
 
 	EKServices []ekServiceView
 
+	Canaries []canaryView
+
 	Expiring     []ekcaView
 	MoreExpiring int
 	ExpiryDays   int
@@ -413,6 +415,11 @@ func (h *handler) pageData(st *state.State, now time.Time) *pageData {
 
 	for _, e := range st.EKServices {
 		d.EKServices = append(d.EKServices, ekServiceOf(e, now))
+	}
+
+	d.Canaries = canariesOf(st, now)
+	if sv, ok := canaryStat(d.Canaries); ok {
+		d.Stats = append(d.Stats, sv)
 	}
 
 	d.ExpiryDays = int(h.expiryWindow() / (24 * time.Hour))
