@@ -91,10 +91,13 @@ func (o *Options) now() time.Time {
 type tool struct {
 	path    string // what to run
 	exe     string // the Windows program's file name, e.g. certreq.exe
+	option  string // the option that overrides the path, e.g. certreq
 	timeout time.Duration
 }
 
-func (o *Options) tool(path, exe string, timeout, def time.Duration) tool {
+// tool returns the program to run: path, or the Windows program exe (relative to System32) on
+// Windows, or none.
+func (o *Options) tool(path, exe, option string, timeout, def time.Duration) tool {
 	if timeout <= 0 {
 		timeout = def
 	}
@@ -105,7 +108,7 @@ func (o *Options) tool(path, exe string, timeout, def time.Duration) tool {
 		}
 		path = filepath.Join(root, "System32", exe)
 	}
-	return tool{path: path, exe: exe, timeout: timeout}
+	return tool{path: path, exe: filepath.Base(strings.ReplaceAll(exe, `\`, "/")), option: option, timeout: timeout}
 }
 
 // Run makes the chosen device checks (all but [CheckClock]) and returns the report, with
@@ -144,7 +147,7 @@ func Run(ctx context.Context, o Options) *Report {
 		r.Checks = append(r.Checks, o.timed(func() Check { return o.checkEnroll(ctx) }))
 	}
 	for _, c := range r.Checks {
-		log.Info("canary check", "check", c.Name, "status", c.Status, "hresult", c.HRESULT, "message", c.Message, "seconds", c.DurationSeconds)
+		log.Debug("canary check", "check", c.Name, "status", c.Status, "hresult", c.HRESULT, "message", c.Message, "seconds", c.DurationSeconds)
 	}
 	r.Finished = o.now()
 	return r
@@ -163,7 +166,7 @@ func (o *Options) run(ctx context.Context, name string, t tool, args ...string) 
 	failed = Check{Name: name}
 	if t.path == "" {
 		failed.Status = StatusUnsupported
-		failed.Message = fmt.Sprintf("%s is a Windows tool and this system is %s; give its path to run another program in its place", t.exe, runtime.GOOS)
+		failed.Message = fmt.Sprintf("%s is a Windows tool and this system is %s: the check cannot run here (point --%s at a stand-in to test the canary)", t.exe, runtime.GOOS, t.option)
 		return nil, -1, failed, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
@@ -191,7 +194,7 @@ func (o *Options) run(ctx context.Context, name string, t tool, args ...string) 
 }
 
 func (o *Options) checkTPM(ctx context.Context) (Check, *TPMInfo) {
-	t := o.tool(o.TPMTool, "tpmtool.exe", o.TPMToolTimeout, DefaultTPMToolTimeout)
+	t := o.tool(o.TPMTool, "tpmtool.exe", "tpmtool", o.TPMToolTimeout, DefaultTPMToolTimeout)
 	out, code, failed, ok := o.run(ctx, CheckTPM, t, "getdeviceinformation")
 	if !ok {
 		return failed, nil
@@ -200,7 +203,7 @@ func (o *Options) checkTPM(ctx context.Context) (Check, *TPMInfo) {
 }
 
 func (o *Options) checkEnroll(ctx context.Context) Check {
-	t := o.tool(o.Certreq, "certreq.exe", o.CertreqTimeout, DefaultCertreqTimeout)
+	t := o.tool(o.Certreq, "certreq.exe", "certreq", o.CertreqTimeout, DefaultCertreqTimeout)
 	// -config "": the empty argument is passed as such (exec quotes it as "" on Windows).
 	out, code, failed, ok := o.run(ctx, CheckEnrollAIK, t, "-q", "-enrollaik", "-config", "")
 	if !ok {
@@ -210,7 +213,7 @@ func (o *Options) checkEnroll(ctx context.Context) Check {
 }
 
 func (o *Options) checkEK(ctx context.Context) (Check, string) {
-	t := o.tool(o.PowerShell, `WindowsPowerShell\v1.0\powershell.exe`, o.PowerShellTimeout, DefaultPowerShellTimeout)
+	t := o.tool(o.PowerShell, `WindowsPowerShell\v1.0\powershell.exe`, "powershell", o.PowerShellTimeout, DefaultPowerShellTimeout)
 	out, code, failed, ok := o.run(ctx, CheckEKCert, t, "-NoProfile", "-NonInteractive", "-Command", EKCertScript)
 	if !ok {
 		return failed, ""
