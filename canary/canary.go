@@ -23,8 +23,11 @@ var AllChecks = []string{CheckTPM, CheckEKCert, CheckEnrollAIK, CheckClock}
 
 // Default timeouts of the commands.
 const (
-	DefaultCertreqTimeout    = 2 * time.Minute
-	DefaultTPMToolTimeout    = 30 * time.Second
+	// DefaultCertreqTimeout bounds `certreq -enrollaik`, which talks to the AIK CA service.
+	DefaultCertreqTimeout = 2 * time.Minute
+	// DefaultTPMToolTimeout bounds `tpmtool getdeviceinformation`.
+	DefaultTPMToolTimeout = 30 * time.Second
+	// DefaultPowerShellTimeout bounds the PowerShell command that reads the EK certificate.
 	DefaultPowerShellTimeout = 30 * time.Second
 )
 

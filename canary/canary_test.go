@@ -236,3 +236,18 @@ echo "Certificate Request Processor: 0x800b0101 (-2146762495 CERT_E_EXPIRED)"; e
 		t.Errorf("host %q", rep.AIKHost)
 	}
 }
+
+func FuzzClassifyEKCert(f *testing.F) {
+	f.Add([]byte(base64.StdEncoding.EncodeToString(testEKCert(f, "id:494E5443", testSKI))+"\r\n"), 0)
+	f.Add([]byte("Get-TpmEndorsementKeyInfo : Access denied\r\n"), 1)
+	f.Add([]byte(strings.Repeat("QUJD", 40)), 0)
+	f.Fuzz(func(t *testing.T, out []byte, exit int) {
+		c, host := ClassifyEKCert(out, exit)
+		if c.Status == "" || c.Message == "" || len(c.Output) > MaxOutputBytes || len(c.Message) > MaxOutputBytes {
+			t.Fatalf("%+v", c)
+		}
+		if (c.Status == StatusOK) != (host != "") {
+			t.Fatalf("status %s host %q", c.Status, host)
+		}
+	})
+}

@@ -25,9 +25,13 @@ const PasswordEnv = "AIKWATCH_CANARY_PASSWORD"
 
 // Reporter defaults.
 const (
+	// DefaultReportTimeout bounds each HTTP request to the daemon.
 	DefaultReportTimeout = 30 * time.Second
-	DefaultRetryBudget   = 5 * time.Minute
-	DefaultMaxClockSkew  = 10 * time.Minute
+	// DefaultRetryBudget bounds the time spent retrying to deliver a report.
+	DefaultRetryBudget = 5 * time.Minute
+	// DefaultMaxClockSkew is how far the device clock may be from the daemon's: Windows
+	// rejects the AIK certificate, back-dated 10 minutes, beyond that.
+	DefaultMaxClockSkew = 10 * time.Minute
 )
 
 // ReporterOptions configure a [Reporter].
@@ -226,6 +230,7 @@ type ResponseError struct {
 	Message string
 }
 
+// Error says the status and the daemon's message.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("the daemon answered HTTP %d: %s", e.StatusCode, e.Message)
 }
