@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/goleak"
 
+	"github.com/aikwatch/aikwatch/canary"
 	"github.com/aikwatch/aikwatch/exporter"
 	"github.com/aikwatch/aikwatch/internal/state"
 	"github.com/aikwatch/aikwatch/internal/testutil"
@@ -105,6 +106,21 @@ func newEvalState(t *testing.T, now time.Time) evalState {
 			e.Last.Status, e.Last.HTTPStatus, e.Last.Error = probes.EKStatusConnectError, 0, "connection refused"
 		}
 		st.EKServices = append(st.EKServices, e)
+	}
+	// Two Windows canaries: one passing, one whose real enrollment gets 404.
+	for i, enroll := range []string{canary.StatusOK, canary.StatusNotFound} {
+		r := canary.Report{Version: canary.ReportVersion, Canary: fmt.Sprintf("lab-%d", i), Agent: "test",
+			Started: now.Add(-11 * time.Minute), Finished: now.Add(-10 * time.Minute), IntervalSeconds: 3600,
+			TPM: &canary.TPMInfo{ManufacturerID: "INTC"},
+			Checks: []canary.Check{{Name: canary.CheckTPM, Status: canary.StatusOK, DurationSeconds: 0.3},
+				{Name: canary.CheckEnrollAIK, Status: enroll, DurationSeconds: 2.1}}}
+		c := state.CanaryState{Name: r.Canary, Report: r, Received: now.Add(-10 * time.Minute), OK: enroll == canary.StatusOK,
+			Since: now.Add(-time.Hour), StaleAt: now.Add(3 * time.Hour)}
+		if !c.OK {
+			c.Failures, r.Checks[1].HRESULT = 1, "0x80190194"
+			c.Report = r
+		}
+		st.Canaries = append(st.Canaries, c)
 	}
 	es.st = st
 	return es
