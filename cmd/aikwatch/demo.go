@@ -10,6 +10,7 @@ import (
 
 	"github.com/aikwatch/aikwatch/internal/authenticode"
 	"github.com/aikwatch/aikwatch/internal/daemon"
+	"github.com/aikwatch/aikwatch/internal/netx"
 	"github.com/aikwatch/aikwatch/internal/sim"
 	"github.com/aikwatch/aikwatch/trustlist"
 )
@@ -134,6 +135,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) error {
   API             %[1]s/api/v1/status   %[1]s/api/v1/hosts   %[1]s/api/v1/trustlist/history
   simulator       https://%[2]s (control API %[3]s)
   fleet host      %[4]s
+  canary          %[1]s/api/v1/canaries   (a simulated Windows device on that host; aikwatch-canary on a real one)
   data            %[5]s
 
 Try:
@@ -150,6 +152,11 @@ Try:
 					c.logger.Warn("demo scenario", "err", err)
 				}
 			}()
+		}
+		if client, err := (netx.Options{Resolve: cfg.Network.Resolve, CAFiles: cfg.Network.CAFiles}).Client(); err != nil {
+			c.logger.Warn("demo canary not started", "err", err)
+		} else {
+			go runDemoCanary(ctx, base, victim, client, o.sweep, c.logger.With("component", "demo-canary"))
 		}
 		if o.ready != nil {
 			o.ready(base, s)

@@ -46,6 +46,10 @@ func TestDemoBuiltinScenario(t *testing.T) {
 		_, body := get(t, st.base+"/api/v1/status")
 		return strings.Contains(body, `"verdict":"no-go"`)
 	})
+	waitFor(t, "the demo canary to see the withdrawal", 60*time.Second, func() bool {
+		_, body := get(t, st.base+"/api/v1/canaries/demo-device")
+		return strings.Contains(body, `"status":"not_found"`) && strings.Contains(body, `"hresult":"0x80190194"`)
+	})
 	waitFor(t, "the release without the withdrawn AIK CA", 60*time.Second, func() bool {
 		_, body := get(t, st.base+"/api/v1/trustlist/history")
 		return strings.Contains(body, `"aik_hosts_withdrawn":["amd-keyid-`)
