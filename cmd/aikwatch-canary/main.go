@@ -304,8 +304,19 @@ func (c *canaryCmd) print(rep *canary.Report, sent bool, err error) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Name, ch.Status, orDash(ch.HRESULT), oneLine(ch.Message))
 	}
 	_ = tw.Flush()
-	failing := len(rep.Failing())
-	fmt.Fprintf(w, "%d of %d checks failing; ", failing, len(rep.Checks))
+	failing, unsupported := 0, 0
+	for _, ch := range rep.Failing() {
+		if ch.Status == canary.StatusUnsupported {
+			unsupported++
+		} else {
+			failing++
+		}
+	}
+	fmt.Fprintf(w, "%d of %d checks failing", failing, len(rep.Checks))
+	if unsupported > 0 {
+		fmt.Fprintf(w, ", %d could not run here", unsupported)
+	}
+	fmt.Fprint(w, "; ")
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "report NOT delivered: %v\n", err)
