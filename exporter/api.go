@@ -341,13 +341,21 @@ func (h *handler) serveHost(w http.ResponseWriter, r *http.Request) {
 // web page elsewhere cannot make a visitor's browser trigger refreshes.
 var crossOrigin = http.NewCrossOriginProtection()
 
+// refuseCrossOrigin answers 403 to a cross-site browser request and reports whether it did.
+func refuseCrossOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if err := crossOrigin.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+		return true
+	}
+	return false
+}
+
 func (h *handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	if h.o.Refresh == nil {
 		writeError(w, http.StatusNotImplemented, "refresh on demand is not enabled in this daemon")
 		return
 	}
-	if err := crossOrigin.Check(r); err != nil {
-		writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+	if refuseCrossOrigin(w, r) {
 		return
 	}
 	if err := h.o.Refresh(r.Context()); err != nil {

@@ -85,8 +85,7 @@ func (h *handler) serveCanaries(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serveCanary(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if r.Method == http.MethodDelete {
-		if err := crossOrigin.Check(r); err != nil {
-			writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+		if refuseCrossOrigin(w, r) {
 			return
 		}
 		if h.o.ForgetCanary == nil {
@@ -118,8 +117,7 @@ func (h *handler) acceptCanary(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this server does not take canary reports")
 		return
 	}
-	if err := crossOrigin.Check(r); err != nil {
-		writeError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+	if refuseCrossOrigin(w, r) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, canary.MaxReportBytes))
