@@ -2,9 +2,13 @@ package exporter
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,7 +21,8 @@ import (
 // rather than queueing (and holding memory) behind a slow one.
 const MetricsInFlight = 4
 
-// NewMetricsHandler serves /metrics in the Prometheus text format. The metrics built from the
+// NewMetricsHandler serves /metrics in the Prometheus text format, gzip-compressed when the
+// client accepts it (Prometheus does). The metrics built from the
 // state (the release, the hosts, the EK services and CAs: nearly all series) are encoded once
 // per state and reused until the state changes; the build, the verdict (it depends on the
 // clock) and the Go and process metrics are gathered at every scrape.
@@ -73,8 +78,42 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	w.Write(cached)
-	w.Write(live.Bytes())
+	w.Header().Add("Vary", "Accept-Encoding")
+	if !acceptsGzip(r) {
+		w.Write(cached)
+		w.Write(live.Bytes())
+		return
+	}
+	// Prometheus asks for gzip: about a tenth of the bytes for a millisecond or two of CPU.
+	w.Header().Set("Content-Encoding", "gzip")
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(w)
+	zw.Write(cached)
+	zw.Write(live.Bytes())
+	if err := zw.Close(); err != nil {
+		h.log.Debug("writing /metrics", "err", err)
+	}
+}
+
+// gzipWriters are reused across scrapes (a writer holds about 1 MB of state).
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+				q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+				return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+			}
+		}
+	}
+	return false
 }
 
 // statePart returns the encoded state part, encoding it when the state changed.

@@ -1,6 +1,7 @@
 package exporter_test
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -91,6 +92,44 @@ func TestMetricsHandlerMatchesRegistry(t *testing.T) {
 	}
 }
 
+// TestMetricsHandlerGzip: a client that accepts gzip (Prometheus) gets the same exposition
+// compressed; one that does not, or refuses it with q=0, gets it plain.
+func TestMetricsHandlerGzip(t *testing.T) {
+	f := metricsNovFixture(t)
+	h := exporter.NewMetricsHandler(func() *state.State { return f.st }, metricsOptions(f), nil)
+	plain := metricsScrape(t, h)
+	for _, ae := range []string{"gzip", "deflate, gzip;q=1.0, *;q=0.5", "GZIP"} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", ae)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("Accept-Encoding %q: headers %v", ae, rec.Header())
+		}
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := metricsParse(t, string(text)), metricsParse(t, plain); len(got) != len(want) || got["aikwatch_aik_host_up"] != want["aikwatch_aik_host_up"] {
+			t.Errorf("gzip body differs: %d families, %d plain", len(got), len(want))
+		}
+		if rec.Body.Len() != 0 || len(text) < 5*len(plain)/10 {
+			t.Errorf("unexpected sizes: %d left, %d decompressed, %d plain", rec.Body.Len(), len(text), len(plain))
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip;q=0, identity")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Header().Get("Content-Encoding") != "" || !strings.HasPrefix(rec.Body.String(), "# HELP") {
+		t.Errorf("gzip;q=0 got %q encoding", rec.Header().Get("Content-Encoding"))
+	}
+}
+
 // BenchmarkMetricsHandler is a scrape of the full Nov-2024 state through the cached handler.
 func BenchmarkMetricsHandler(b *testing.B) {
 	f := metricsNovFixture(b)
@@ -101,4 +140,19 @@ func BenchmarkMetricsHandler(b *testing.B) {
 		h.ServeHTTP(rec, req)
 		io.Copy(io.Discard, rec.Body)
 	}
+}
+
+// BenchmarkMetricsHandlerGzip is the same scrape as Prometheus makes it, gzip-compressed.
+func BenchmarkMetricsHandlerGzip(b *testing.B) {
+	f := metricsNovFixture(b)
+	h := exporter.NewMetricsHandler(func() *state.State { return f.st }, metricsOptions(f), nil)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	var n int
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		n = rec.Body.Len()
+	}
+	b.ReportMetric(float64(n), "body-bytes")
 }
