@@ -31,10 +31,14 @@ type OutboxEntry struct {
 	Notification Notification `json:"notification"`
 	EnqueuedAt   time.Time    `json:"enqueued_at"`
 	Attempts     int          `json:"attempts"`
-	LastError    string       `json:"last_error,omitempty"`
-	NextAttempt  time.Time    `json:"next_attempt,omitzero"` // not before; zero: at once
-	DoneAt       time.Time    `json:"done_at,omitzero"`      // delivered or given up
-	Ref          string       `json:"ref,omitempty"`         // the destination's reference of the posted message
+	// Begun counts the attempts started. It is stored before each attempt, so that after a
+	// crash during one (the destination may have posted the message) the next attempt knows
+	// to look for it before posting again.
+	Begun       int       `json:"begun,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // not before; zero: at once
+	DoneAt      time.Time `json:"done_at,omitzero"`      // delivered or given up
+	Ref         string    `json:"ref,omitempty"`         // the destination's reference of the posted message
 }
 
 // queuedEntry names an entry just written, for the delivery loop's in-memory queue.
@@ -182,8 +186,20 @@ func (e *Engine) deliverLoop(ctx context.Context, n Notifier) {
 		if entry.Notification.Kind != KindFiring {
 			threadRef = e.threadRef(entry.Notification.ThreadKey, dest)
 		}
+		// Record the attempt before making it: a crash while the destination holds the message
+		// must leave a trace, or the restarted daemon would post it again unchecked.
+		nt := entry.Notification
+		nt.PriorAttempts = max(entry.Begun, entry.Attempts)
+		entry.Begun = nt.PriorAttempts + 1
+		if err := e.store.Put(bucketOutbox, store.SeqKey(seq), entry); err != nil {
+			e.log.Error("alerts: recording a delivery attempt", "destination", dest, "notification", nt.ID, "err", err)
+			if !wait(backoffMin) {
+				return
+			}
+			continue
+		}
 		dctx, cancel := context.WithTimeout(ctx, e.cfg.DeliverTimeout)
-		d, derr := n.Deliver(dctx, entry.Notification, threadRef)
+		d, derr := n.Deliver(dctx, nt, threadRef)
 		cancel()
 		lastSend = e.clock.Now()
 		if derr != nil && ctx.Err() != nil {

@@ -221,18 +221,18 @@ func slackSecretFromEnv(get func(string) string, name, fileVar string) (string, 
 // chat.postMessage.
 //
 // Delivery guarantees. A bot posts each notification with message metadata of type
-// "aikwatch_notification" carrying the Notification.ID. The Notifier interface does not say
-// whether a call is a retry, so Deliver treats a notification created more than 2 s ago as
-// possibly already posted by an attempt whose outcome is unknown (a timeout, a crash between
+// "aikwatch_notification" carrying the Notification.ID. Notification.PriorAttempts says
+// whether a call is a retry (the outbox stores each attempt before making it). Deliver treats
+// a notification with an earlier attempt, or created more than 2 s ago, as possibly already
+// posted by an attempt whose outcome is unknown (a timeout, a crash, even SIGKILL, between
 // Slack's answer and the outbox marking it sent): it first reads the channel's 50 latest
 // messages (conversations.history), or the thread (conversations.replies) for a reply, and
-// when one carries the ID it returns that message instead of posting again. Fresh
-// notifications (the usual first attempt) skip the lookup. Bot delivery is therefore
-// exactly-once as seen in the channel, provided the bot can read it (channels:history, or
-// groups:history for a private channel) and the duplicate is among the messages read; when
-// the lookup is refused for good (missing scope, not in channel) the bot logs a warning and
-// posts anyway. A webhook has no such lookup: across a crash in that window its delivery is
-// at-least-once.
+// when one carries the ID it returns that message instead of posting again. Fresh first
+// attempts (the usual case) skip the lookup. Bot delivery is therefore exactly-once as seen
+// in the channel, provided the bot can read it (channels:history, or groups:history for a
+// private channel) and the duplicate is among the messages read; when the lookup is refused
+// for good (missing scope, not in channel) the bot logs a warning and posts anyway. A webhook
+// has no such lookup: across a crash in that window its delivery is at-least-once.
 //
 // Errors: *RetryAfterError on HTTP 429; ErrPermanent wrapped for errors retrying cannot fix
 // (invalid_auth, channel_not_found, no_service, other 4xx); anything else (5xx, network
@@ -508,7 +508,7 @@ func (s *Slack) slackDeliverBot(ctx context.Context, n Notification, threadRef s
 			s.logger.Warn("slack thread reference unusable; posting at the top level", "notifier", s.name, "notification", n.ID, "thread_ref", threadRef)
 		}
 	}
-	if n.CreatedAt.IsZero() || time.Since(n.CreatedAt) > slackLookupAge {
+	if n.PriorAttempts > 0 || n.CreatedAt.IsZero() || time.Since(n.CreatedAt) > slackLookupAge {
 		ref, found, err := s.slackLookup(ctx, channel, threadTS, n.ID)
 		switch {
 		case found:

@@ -82,6 +82,10 @@ type Notification struct {
 	// Links for people.
 	StatusURL  string `json:"status_url,omitempty"`
 	RunbookURL string `json:"runbook_url,omitempty"`
+	// PriorAttempts is how many delivery attempts of this notification began before this one
+	// (set by the outbox for each attempt, not stored): more than 0 means an earlier attempt
+	// may have reached the destination, and a Notifier that can should check before posting.
+	PriorAttempts int `json:"-"`
 }
 
 // Delivery is what a destination says about a delivered notification.
