@@ -36,7 +36,7 @@ const (
 
 // ReporterOptions configure a [Reporter].
 type ReporterOptions struct {
-	// Server is the daemon's base URL, e.g. https://aikwatch.example.com:9842.
+	// Server is the daemon's base URL, e.g. https://aikwatch.example.com:10944.
 	Server string
 	// Timeout bounds each HTTP request; 0 means [DefaultReportTimeout].
 	Timeout time.Duration

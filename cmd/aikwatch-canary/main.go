@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 
 	var f runFlags
 	cmd := app.Command("run", "Run the checks, print the report and send it to the daemon; with --once a single time, else every --interval until stopped.")
-	cmd.Flag("server", "The aikwatch daemon's base URL, e.g. https://aikwatch.example.com:9842. Without it the canary runs and prints but does not report (and skips the clock check).").Envar("AIKWATCH_CANARY_SERVER").StringVar(&f.server)
+	cmd.Flag("server", "The aikwatch daemon's base URL, e.g. https://aikwatch.example.com:10944. Without it the canary runs and prints but does not report (and skips the clock check).").Envar("AIKWATCH_CANARY_SERVER").StringVar(&f.server)
 	cmd.Flag("interval", "How often to run when not --once (a random 10% is added or taken off each time).").Default("1h").DurationVar(&f.interval)
 	cmd.Flag("once", "Run once, print the report and exit: 0 when every check passed, 1 when one failed, 2 when the canary could not report or decide.").BoolVar(&f.once)
 	cmd.Flag("dry-run", "Run and print, do not send the report.").BoolVar(&f.dryRun)

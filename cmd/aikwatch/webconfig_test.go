@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/aikwatch/aikwatch/canary"
 	"github.com/aikwatch/aikwatch/internal/daemon"
 )
 
@@ -52,5 +55,34 @@ func TestServeWebConfig(t *testing.T) {
 		if resp.StatusCode == http.StatusUnauthorized {
 			t.Errorf("%s with credentials: 401", path)
 		}
+	}
+
+	// A Windows canary reports through the same basic auth: refused without the password,
+	// accepted with it.
+	t0 := time.Now().UTC()
+	rep := &canary.Report{Version: canary.ReportVersion, Canary: "lab-1", Started: t0, Finished: t0,
+		Checks: []canary.Check{{Name: canary.CheckTPM, Status: canary.StatusOK, Message: "ready"}}}
+	for _, pw := range []string{"wrong", "s3cret"} {
+		r, err := canary.NewReporter(canary.ReporterOptions{Server: base, User: "admin", Password: pw, RetryBudget: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Send(ctx, rep)
+		if pw == "wrong" && (err == nil || !strings.Contains(err.Error(), "401")) {
+			t.Errorf("report with a wrong password: %v", err)
+		}
+		if pw == "s3cret" && err != nil {
+			t.Errorf("report with the password: %v", err)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/canaries/lab-1", nil)
+	req.SetBasicAuth("admin", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the canary's report is not in the daemon: %d", resp.StatusCode)
 	}
 }
