@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
+	"github.com/aikwatch/aikwatch/canary"
 	"github.com/aikwatch/aikwatch/internal/state"
 	"github.com/aikwatch/aikwatch/internal/testutil"
 	"github.com/aikwatch/aikwatch/probes"
@@ -173,7 +174,9 @@ func TestPageChromium(t *testing.T) {
 	bin := testutil.RequireTool(t, "chromium")
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := novFixture(t)
-	srv := httptest.NewServer(NewHandler(f.options(f.st)))
+	st := *f.st
+	st.Canaries = pageCanaries()
+	srv := httptest.NewServer(NewHandler(f.options(&st)))
 	defer srv.Close()
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("the test server is not on loopback: %s", srv.URL)
@@ -274,6 +277,11 @@ func TestPageChromium(t *testing.T) {
 		t.Errorf("EK services %q", e)
 	}
 
+	if c := text("section[aria-labelledby=canaries-h]"); !strings.Contains(c, "lab-ifx-1") || !strings.Contains(c, "clock: clock_skew") ||
+		!strings.Contains(c, "lab-amd-1") || !strings.Contains(c, "passing") {
+		t.Errorf("canaries %q", c)
+	}
+
 	if os.Getenv("AIKWATCH_UPDATE_SCREENSHOT") == "1" {
 		sctx, scancel := context.WithTimeout(bctx, 30*time.Second)
 		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
@@ -371,5 +379,32 @@ func BenchmarkPageHTTP(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 		io.Copy(io.Discard, rec.Body)
+	}
+}
+
+// pageCanaries are two Windows canaries for the page: one whose clock is off, one passing.
+func pageCanaries() []state.CanaryState {
+	mk := func(name, vendor, host string, checks ...canary.Check) state.CanaryState {
+		r := canary.Report{Version: canary.ReportVersion, Canary: name, Agent: "aikwatch-canary/v1", Started: fixtureNow.Add(-11 * time.Minute),
+			Finished: fixtureNow.Add(-10 * time.Minute), IntervalSeconds: 3600, TPM: &canary.TPMInfo{ManufacturerID: vendor},
+			AIKHost: host, Checks: checks}
+		ok := true
+		for _, c := range checks {
+			ok = ok && !state.CanaryCheckFailed(c)
+		}
+		at := fixtureNow.Add(-10 * time.Minute)
+		c := state.CanaryState{Name: name, Report: r, Received: at, OK: ok, Since: at.Add(-2 * time.Hour), StaleAt: state.CanaryStaleAt(at, r, 0)}
+		if !ok {
+			c.Failures = 2
+		}
+		return c
+	}
+	return []state.CanaryState{
+		mk("lab-amd-1", "AMD", "amd-keyid-12fb8b78860586207cb1433c9253cdaf9ecaace5.microsoftaik.azure.net",
+			canary.Check{Name: canary.CheckTPM, Status: canary.StatusOK}, canary.Check{Name: canary.CheckEnrollAIK, Status: canary.StatusOK}),
+		mk("lab-ifx-1", "IFX", "ifx-keyid-43325af5500406548930cda9a67dc78067b97801.microsoftaik.azure.net",
+			canary.Check{Name: canary.CheckTPM, Status: canary.StatusOK},
+			canary.Check{Name: canary.CheckClock, Status: canary.StatusClockSkew, Message: "the device clock is 14 min slow: Windows rejects the AIK certificate (back-dated 10 min)"},
+			canary.Check{Name: canary.CheckEKCert, Status: canary.StatusUnsupported, Message: "PowerShell is not available"}),
 	}
 }
