@@ -22,6 +22,9 @@ const ReportVersion = 1
 // MaxReportBytes is the largest report body the daemon accepts.
 const MaxReportBytes = 256 << 10
 
+// MaxChecks is the most checks one report may carry.
+const MaxChecks = 16
+
 // MaxOutputBytes is how much of a command's output a [Check] carries as evidence (its tail).
 const MaxOutputBytes = 4 << 10
 
@@ -131,8 +134,9 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // ValidName reports whether s can name a canary.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
 
-// Validate checks what the daemon relies on: the version, the name, the times, and checks with
-// known-shaped names and statuses. It names the first problem found.
+// Validate checks what the daemon relies on: the version, the name, the times, checks with
+// known-shaped names and statuses, and bounded sizes (a daemon keeps every canary's last
+// report). It names the first problem found.
 func (r *Report) Validate() error {
 	switch {
 	case r.Version != ReportVersion:
@@ -147,8 +151,28 @@ func (r *Report) Validate() error {
 		return errors.New("interval_seconds is negative")
 	case len(r.Checks) == 0:
 		return errors.New("no checks")
-	case len(r.Checks) > 32:
-		return fmt.Errorf("%d checks: at most 32", len(r.Checks))
+	case len(r.Checks) > MaxChecks:
+		return fmt.Errorf("%d checks: at most %d", len(r.Checks), MaxChecks)
+	case len(r.Agent) > 256:
+		return fmt.Errorf("agent: %d bytes, at most 256", len(r.Agent))
+	case len(r.AIKHost) > 253:
+		return fmt.Errorf("aik_host: %d bytes, at most 253", len(r.AIKHost))
+	}
+	if t := r.TPM; t != nil {
+		for name, v := range map[string]string{"manufacturer_id": t.ManufacturerID,
+			"manufacturer_version": t.ManufacturerVersion, "spec_version": t.SpecVersion} {
+			if len(v) > 64 {
+				return fmt.Errorf("tpm.%s: %d bytes, at most 64", name, len(v))
+			}
+		}
+		if len(t.InformationFlags) > 64 {
+			return fmt.Errorf("tpm.information_flags: %d flags, at most 64", len(t.InformationFlags))
+		}
+		for i, f := range t.InformationFlags {
+			if len(f) > 128 {
+				return fmt.Errorf("tpm.information_flags[%d]: %d bytes, at most 128", i, len(f))
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for i, c := range r.Checks {
@@ -164,6 +188,9 @@ func (r *Report) Validate() error {
 		}
 		if len(c.Output) > MaxOutputBytes || len(c.Message) > MaxOutputBytes {
 			return fmt.Errorf("checks[%d] (%s): output or message longer than %d bytes", i, c.Name, MaxOutputBytes)
+		}
+		if len(c.HRESULT) > 16 {
+			return fmt.Errorf("checks[%d] (%s): hresult %d bytes, at most 16", i, c.Name, len(c.HRESULT))
 		}
 	}
 	return nil

@@ -40,7 +40,7 @@ type CanariesConfig struct {
 	// Disabled refuses every report (403); default false: reports are accepted.
 	Disabled bool `yaml:"disabled"`
 	// Max is how many distinct canaries are kept; a report from a new name beyond it is
-	// refused. Default 500.
+	// refused. Default 200.
 	Max int `yaml:"max"`
 	// StaleAfter is how long a canary that runs once may stay silent before it counts as
 	// stale; a canary that runs on an interval is stale after three intervals. Default 25h.
@@ -142,7 +142,7 @@ func DefaultConfig() Config {
 		EK:        EKConfig{Services: ek, ExpiryWindow: 30 * 24 * time.Hour},
 		Retention: RetentionConfig{Releases: 50, Diffs: 200},
 		Verdict:   VerdictConfig{StaleAfter: 24 * time.Hour, FailuresBeforeFailing: 1},
-		Canaries:  CanariesConfig{Max: 500, StaleAfter: state.DefaultCanaryStaleAfter},
+		Canaries:  CanariesConfig{Max: 200, StaleAfter: state.DefaultCanaryStaleAfter},
 		Alerts: AlertsConfig{Config: alerts.Config{ConsecutiveSweeps: 2, SlowThreshold: 5 * time.Second,
 			ExpiryWarn: 30 * 24 * time.Hour, ExpiryCrit: 7 * 24 * time.Hour, StaleAfter: 24 * time.Hour,
 			RepeatInterval: 24 * time.Hour, RatePerSecond: 1,
