@@ -147,8 +147,8 @@ func (r *Report) Validate() error {
 		return errors.New("started and finished are required")
 	case r.Finished.Before(r.Started):
 		return errors.New("finished is before started")
-	case r.IntervalSeconds < 0:
-		return errors.New("interval_seconds is negative")
+	case r.IntervalSeconds < 0 || r.IntervalSeconds > 31*24*3600:
+		return fmt.Errorf("interval_seconds %g: want 0 (runs once) to 31 days", r.IntervalSeconds)
 	case len(r.Checks) == 0:
 		return errors.New("no checks")
 	case len(r.Checks) > MaxChecks:

@@ -25,6 +25,7 @@ func TestReportValidate(t *testing.T) {
 		{"name", "canary name", func(r *Report) { r.Canary = "pc 1; rm" }},
 		{"times", "finished is before started", func(r *Report) { r.Finished = t0.Add(-time.Hour) }},
 		{"no checks", "no checks", func(r *Report) { r.Checks = nil }},
+		{"interval", "interval_seconds", func(r *Report) { r.IntervalSeconds = 1e300 }},
 		{"too many checks", "at most 16", func(r *Report) {
 			for i := range MaxChecks {
 				r.Checks = append(r.Checks, Check{Name: "c" + string(rune('a'+i)), Status: StatusOK})
